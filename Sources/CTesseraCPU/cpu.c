@@ -1,0 +1,88 @@
+// CPU feature detection, futex and clock for Tessera (see include/CTesseraCPU.h).
+#define _GNU_SOURCE
+#include "CTesseraCPU.h"
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+uint32_t tessera_cpu_features(void) {
+    uint32_t f = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2")) f |= TESSERA_CPU_SSE42;
+    if (__builtin_cpu_supports("avx")) f |= TESSERA_CPU_AVX;
+    if (__builtin_cpu_supports("avx2")) f |= TESSERA_CPU_AVX2;
+    if (__builtin_cpu_supports("fma")) f |= TESSERA_CPU_FMA;
+    if (__builtin_cpu_supports("bmi2")) f |= TESSERA_CPU_BMI2;
+    if (__builtin_cpu_supports("avx512f")) f |= TESSERA_CPU_AVX512F;
+    if (__builtin_cpu_supports("avx512bw")) f |= TESSERA_CPU_AVX512BW;
+    if (__builtin_cpu_supports("avx512vl")) f |= TESSERA_CPU_AVX512VL;
+    if (__builtin_cpu_supports("avx512dq")) f |= TESSERA_CPU_AVX512DQ;
+    if (__builtin_cpu_supports("avx512vnni")) f |= TESSERA_CPU_AVX512VNNI;
+    if (__builtin_cpu_supports("avx512bf16")) f |= TESSERA_CPU_AVX512BF16;
+    // F16C and AVX-VNNI are not known to every compiler's __builtin_cpu_supports: read cpuid directly.
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && (f & TESSERA_CPU_AVX)) f |= TESSERA_CPU_F16C;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) && (f & TESSERA_CPU_AVX2)) f |= TESSERA_CPU_AVXVNNI;
+#endif
+    return f;
+}
+
+void tessera_cpu_brand(char *buffer, size_t size) {
+    if (size == 0) return;
+    buffer[0] = 0;
+#if defined(__x86_64__)
+    unsigned regs[12];
+    if (__get_cpuid_max(0x80000000, 0) < 0x80000004 || size < 49) return;
+    for (unsigned i = 0; i < 3; i++) __get_cpuid(0x80000002 + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+    memcpy(buffer, regs, 48);
+    buffer[48] = 0;
+#endif
+}
+
+int tessera_available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void tessera_futex_wait(uint32_t *address, uint32_t expected) {
+#if defined(__linux__)
+    syscall(SYS_futex, address, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+#else
+    (void)address; (void)expected;
+    sched_yield();
+#endif
+}
+
+void tessera_futex_wake(uint32_t *address, int count) {
+#if defined(__linux__)
+    syscall(SYS_futex, address, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+#else
+    (void)address; (void)count;
+#endif
+}
+
+uint64_t tessera_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static __thread int inside_parallel = 0;
+int tessera_tls_inside_parallel(void) { return inside_parallel; }
+void tessera_tls_set_inside_parallel(int value) { inside_parallel = value; }

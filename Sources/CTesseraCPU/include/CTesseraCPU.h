@@ -1,0 +1,97 @@
+// CTesseraCPU: a private C shim for Tessera. It offers what Swift cannot spell by itself:
+// CPU feature detection (cpuid / __builtin_cpu_supports), a futex for the kernel thread pool,
+// plain C11 atomics on raw memory, and a few x86 intrinsics (F16C conversions, VNNI dot products)
+// wrapped as static inline functions so that clang can inline them into Swift callers that are
+// compiled for the same instruction set. It is an implementation detail; no public Swift API wraps it 1:1.
+#ifndef CTESSERA_CPU_H
+#define CTESSERA_CPU_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - CPU features
+
+/// Bit set of instruction-set extensions found on this CPU (and enabled by the OS).
+enum {
+    TESSERA_CPU_SSE42 = 1 << 0,
+    TESSERA_CPU_AVX = 1 << 1,
+    TESSERA_CPU_AVX2 = 1 << 2,
+    TESSERA_CPU_FMA = 1 << 3,
+    TESSERA_CPU_F16C = 1 << 4,
+    TESSERA_CPU_AVX512F = 1 << 5,
+    TESSERA_CPU_AVX512BW = 1 << 6,
+    TESSERA_CPU_AVX512VL = 1 << 7,
+    TESSERA_CPU_AVX512DQ = 1 << 8,
+    TESSERA_CPU_AVX512VNNI = 1 << 9,
+    TESSERA_CPU_AVX512BF16 = 1 << 10,
+    TESSERA_CPU_AVXVNNI = 1 << 11,
+    TESSERA_CPU_BMI2 = 1 << 12,
+};
+
+/// The features above, detected once; safe to call from any thread.
+uint32_t tessera_cpu_features(void);
+/// The CPU's brand string ("AMD EPYC 9R14 ..."), written into `buffer` (at least 49 bytes).
+void tessera_cpu_brand(char *buffer, size_t size);
+/// The number of CPUs this process may run on (sched_getaffinity), at least 1.
+int tessera_available_cpus(void);
+
+// MARK: - Futex and atomics (for the thread pool)
+
+/// Sleeps while `*address == expected` (FUTEX_WAIT_PRIVATE); returns on wake, mismatch or signal.
+void tessera_futex_wait(uint32_t *address, uint32_t expected);
+/// Wakes up to `count` threads sleeping on `address`.
+void tessera_futex_wake(uint32_t *address, int count);
+
+static inline uint32_t tessera_atomic_load_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void tessera_atomic_store_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int64_t tessera_atomic_load_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void tessera_atomic_store_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+/// Returns the value before the addition.
+static inline int64_t tessera_atomic_fetch_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline void tessera_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// A compiler barrier that keeps a benchmark's result alive.
+static inline void tessera_do_not_optimize(const void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
+
+/// A per-thread flag: is this thread running a task of a parallel loop?
+int tessera_tls_inside_parallel(void);
+void tessera_tls_set_inside_parallel(int value);
+
+// MARK: - Timing
+/// Monotonic time in nanoseconds.
+uint64_t tessera_now_ns(void);
+
+// MARK: - Intrinsics for the AVX2 and AVX-512 kernel sets
+// Each carries its own target attribute, so it compiles whatever flags the importing module uses;
+// LLVM inlines it only into callers built for a superset of its features (the AVX2/AVX-512 targets).
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// 8 IEEE halves -> 8 floats (vcvtph2ps).
+__attribute__((target("avx2,f16c"))) static inline void tessera_f16x8_to_f32_avx2(const uint16_t *src, float *dst) {
+    _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src)));
+}
+/// 8 floats -> 8 IEEE halves, round to nearest even (vcvtps2ph).
+__attribute__((target("avx2,f16c"))) static inline void tessera_f32x8_to_f16_avx2(const float *src, uint16_t *dst) {
+    _mm_storeu_si128((__m128i *)dst, _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT));
+}
+/// 16 IEEE halves -> 16 floats.
+__attribute__((target("avx512f"))) static inline void tessera_f16x16_to_f32_avx512(const uint16_t *src, float *dst) {
+    _mm512_storeu_ps(dst, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)src)));
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,136 @@
+// KernelSet: the contract every instruction-set build of the kernels fulfils.
+//
+// The same kernel sources are compiled three times (baseline x86-64, AVX2+FMA, AVX-512+VNNI), each as
+// its own module with one type conforming to this protocol; TesseraKernels picks the best one the CPU
+// supports at start-up. Entry points take raw pointers to contiguous f32 data plus sizes: they are the
+// hot loops and check nothing beyond debug preconditions. Shape checking, with thrown errors, happens
+// one level up in TesseraKernels' Tensor API.
+
+/// C (m x n) = op(A) · op(B), or C += op(A) · op(B) when `accumulate`.
+/// op(A) is m x k: A is stored (m x k) with row stride `lda`, or (k x m) when `transposeA`.
+/// op(B) is k x n: B is stored (k x n) with row stride `ldb`, or (n x k) when `transposeB` — the layout
+/// of a linear layer's weight (out, in), so y = x Wᵀ is `transposeB: true`.
+public struct GEMMArguments: @unchecked Sendable {
+    public var m: Int, n: Int, k: Int
+    public var a: UnsafePointer<Float>, lda: Int, transposeA: Bool
+    public var b: UnsafePointer<Float>, ldb: Int, transposeB: Bool
+    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    public var accumulate: Bool
+
+    public init(m: Int, n: Int, k: Int,
+                a: UnsafePointer<Float>, lda: Int? = nil, transposeA: Bool = false,
+                b: UnsafePointer<Float>, ldb: Int? = nil, transposeB: Bool = false,
+                c: UnsafeMutablePointer<Float>, ldc: Int? = nil, accumulate: Bool = false) {
+        self.m = m; self.n = n; self.k = k
+        self.a = a; self.lda = lda ?? (transposeA ? m : k); self.transposeA = transposeA
+        self.b = b; self.ldb = ldb ?? (transposeB ? k : n); self.transposeB = transposeB
+        self.c = c; self.ldc = ldc ?? n
+        self.accumulate = accumulate
+    }
+}
+
+/// 16-bit floating-point weight formats.
+public enum HalfFormat: Sendable, Equatable { case f16, bf16 }
+
+/// C (m x n) = A (m x k, f32) · Wᵀ where W is (n x k) in f16 or bf16 with row stride `ldw` elements.
+public struct HalfGEMMArguments: @unchecked Sendable {
+    public var m: Int, n: Int, k: Int
+    public var a: UnsafePointer<Float>, lda: Int
+    public var w: UnsafeRawPointer, ldw: Int, format: HalfFormat
+    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    public var accumulate: Bool
+
+    public init(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int? = nil,
+                w: UnsafeRawPointer, ldw: Int? = nil, format: HalfFormat,
+                c: UnsafeMutablePointer<Float>, ldc: Int? = nil, accumulate: Bool = false) {
+        self.m = m; self.n = n; self.k = k
+        self.a = a; self.lda = lda ?? k
+        self.w = w; self.ldw = ldw ?? k; self.format = format
+        self.c = c; self.ldc = ldc ?? n
+        self.accumulate = accumulate
+    }
+}
+
+/// Rotary position embedding layouts.
+public enum RoPELayout: String, Sendable, CaseIterable {
+    /// Pairs (x[2i], x[2i+1]) rotate together: GPT-J, Llama checkpoints as GGUF stores them.
+    case interleaved
+    /// Pairs (x[i], x[i + d/2]) rotate together: GPT-NeoX, HF Llama/Qwen/Gemma ("rotate_half").
+    case neox
+}
+
+/// Applies RoPE in place to `x`, (tokens, heads, headDim) with rows of `tokenStride` elements between
+/// tokens and `headDim` between heads. Only the first `rotaryDims` of each head rotate (partial RoPE).
+/// `cos`/`sin` are tables (positions, rotaryDims / 2) built by `RoPETable`; token t uses row positions[t].
+public struct RoPEArguments: @unchecked Sendable {
+    public var x: UnsafeMutablePointer<Float>
+    public var tokens: Int, heads: Int, headDim: Int, tokenStride: Int
+    public var rotaryDims: Int
+    public var positions: UnsafePointer<Int32>
+    public var cos: UnsafePointer<Float>, sin: UnsafePointer<Float>
+    public var layout: RoPELayout
+
+    public init(x: UnsafeMutablePointer<Float>, tokens: Int, heads: Int, headDim: Int, tokenStride: Int? = nil,
+                rotaryDims: Int? = nil, positions: UnsafePointer<Int32>,
+                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, layout: RoPELayout) {
+        self.x = x; self.tokens = tokens; self.heads = heads; self.headDim = headDim
+        self.tokenStride = tokenStride ?? heads * headDim
+        self.rotaryDims = rotaryDims ?? headDim
+        self.positions = positions; self.cos = cos; self.sin = sin; self.layout = layout
+    }
+}
+
+/// Activation functions with one input.
+public enum Activation: String, Sendable, CaseIterable {
+    case silu
+    /// GELU with the tanh approximation (PyTorch `approximate="tanh"`, "gelu_pytorch_tanh").
+    case geluTanh
+    /// Exact GELU, x·Φ(x) with the error function.
+    case geluErf
+}
+
+/// The kernels of one instruction-set build. All pointers address contiguous f32 data unless noted;
+/// output may alias input where the comment says "in place allowed".
+public protocol KernelSet {
+    /// "generic", "avx2" or "avx512".
+    static var name: String { get }
+
+    // MARK: Matrix products
+    static func gemm(_ arguments: GEMMArguments)
+    /// y (n) = W (n x k, row stride ldw) · x (k); y += when `accumulate`.
+    static func gemv(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                     y: UnsafeMutablePointer<Float>, accumulate: Bool)
+    static func gemmHalf(_ arguments: HalfGEMMArguments)
+
+    // MARK: Normalisation and softmax (rows of `cols` contiguous values; in place allowed)
+    static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)
+    /// y = x / sqrt(mean(x²) + eps) * weight
+    static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                        rows: Int, cols: Int, epsilon: Float)
+    /// y = (x - mean) / sqrt(var + eps) * weight + bias (weight/bias optional)
+    static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                          _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, epsilon: Float)
+    static func rope(_ arguments: RoPEArguments)
+
+    // MARK: Element-wise (count values; in place allowed)
+    static func activation(_ kind: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int)
+    /// y = act(gate) * up: SwiGLU with `.silu`, GeGLU with a GELU.
+    static func gatedActivation(_ kind: Activation, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                _ y: UnsafeMutablePointer<Float>, count: Int)
+    /// y = a + b (the residual connection).
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int)
+
+    // MARK: Data movement
+    /// rows (ids.count, dim) = table[ids], the table holding `dtype` elements (f32, f16 or bf16).
+    static func embeddingGather(table: UnsafeRawPointer, dtype: DType, dim: Int, ids: UnsafePointer<Int32>,
+                                count: Int, _ out: UnsafeMutablePointer<Float>)
+    /// Converts `count` f16 or bf16 values to f32.
+    static func convertToFloat(_ source: UnsafeRawPointer, format: HalfFormat, _ destination: UnsafeMutablePointer<Float>,
+                               count: Int)
+
+    // MARK: Hardware probes (for benchmarks)
+    /// Runs `iterations` rounds of independent FMAs on registers on every pool thread; returns the FLOPs done.
+    static func fmaPeakProbe(iterations: Int) -> Double
+    /// Sums `count` floats with as many loads in flight as possible (a STREAM-like read), across the pool.
+    static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float
+}

@@ -1,0 +1,181 @@
+// The kernel thread pool: a fixed set of persistent worker threads that run parallel loops.
+//
+// A decode step calls hundreds of kernels, each a few microseconds long, so the cost of starting a
+// parallel region matters as much as the kernels themselves. Workers therefore spin (with `pause`) for a
+// short while after each job, and only then sleep on a futex; the caller publishes a job by bumping a
+// sequence number and wakes sleepers only when there are some. The caller works too: a pool of N
+// threads has N - 1 workers. `tessera bench kernels` measures the cost of an empty parallel region.
+//
+// Nested parallel loops (a kernel called from inside another kernel's task) run serially on the
+// calling thread; concurrent callers from different threads take turns.
+import CTesseraCPU
+import Foundation
+import Synchronization
+
+public final class ThreadPool: @unchecked Sendable {
+    /// Threads taking part in a parallel loop, the calling thread included.
+    public let threadCount: Int
+    /// How long an idle worker spins before it sleeps, in nanoseconds.
+    public let spinNanoseconds: UInt64
+
+    // Shared words, each on its own cache line: the job sequence number (also the futex word), the
+    // number of sleeping workers, the next task index and the number of workers still busy.
+    private let words: UnsafeMutableRawPointer
+    private var sequence: UnsafeMutablePointer<UInt32> { words.assumingMemoryBound(to: UInt32.self) }
+    private var sleepers: UnsafeMutablePointer<Int64> { (words + 64).assumingMemoryBound(to: Int64.self) }
+    private var nextTask: UnsafeMutablePointer<Int64> { (words + 128).assumingMemoryBound(to: Int64.self) }
+    private var busyWorkers: UnsafeMutablePointer<Int64> { (words + 192).assumingMemoryBound(to: Int64.self) }
+
+    // The current job; written by the submitting thread before the sequence number is published.
+    private var job: ((Int) -> Void)?
+    private var jobTaskCount = 0
+    private var shuttingDown = false
+    private let submitLock = NSLock()
+    private var workers: [Thread] = []
+    private let exited = DispatchGroup()
+
+    /// Creates a pool of `threads` threads (the caller plus `threads - 1` workers).
+    public init(threads: Int = ThreadPool.availableCores, spinMicroseconds: Int = 200) {
+        precondition(threads >= 1, "ThreadPool needs at least one thread, got \(threads)")
+        threadCount = threads
+        spinNanoseconds = UInt64(max(0, spinMicroseconds)) * 1000
+        words = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 64)
+        words.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+        for index in 1..<threads {
+            exited.enter()
+            let thread = Thread { [unowned self] in
+                self.workerLoop()
+                self.exited.leave()
+            }
+            thread.name = "tessera-worker-\(index)"
+            thread.stackSize = 8 << 20
+            workers.append(thread)
+            thread.start()
+        }
+    }
+
+    deinit {
+        shutdown()
+        words.deallocate()
+    }
+
+    /// Stops the workers; the pool runs later loops serially.
+    public func shutdown() {
+        submitLock.lock()
+        defer { submitLock.unlock() }
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        if !workers.isEmpty {
+            tessera_atomic_store_u32(sequence, tessera_atomic_load_u32(sequence) &+ 1)
+            tessera_futex_wake(sequence, Int32.max)
+            exited.wait()
+        }
+    }
+
+    /// The number of CPUs this process may use (its affinity mask).
+    public static var availableCores: Int { Int(tessera_available_cpus()) }
+
+    // MARK: - Parallel loops
+
+    /// Runs `body(i)` for every `i` in `0..<taskCount`, spread over the pool's threads, and returns
+    /// when all have finished. Tasks are handed out dynamically, so uneven tasks balance themselves.
+    public func parallelFor(_ taskCount: Int, _ body: (Int) -> Void) {
+        if taskCount <= 0 { return }
+        if taskCount == 1 || workers.isEmpty || ThreadPool.insideParallelRegion || shuttingDown {
+            for i in 0..<taskCount { body(i) }
+            return
+        }
+        submitLock.lock()
+        defer { submitLock.unlock() }
+        withoutActuallyEscaping(body) { body in
+            job = body
+            jobTaskCount = taskCount
+            tessera_atomic_store_i64(nextTask, 0)
+            tessera_atomic_store_i64(busyWorkers, Int64(workers.count))
+            tessera_atomic_store_u32(sequence, tessera_atomic_load_u32(sequence) &+ 1)
+            if tessera_atomic_load_i64(sleepers) > 0 { tessera_futex_wake(sequence, Int32.max) }
+            ThreadPool.insideParallelRegion = true
+            runTasks(body, taskCount)
+            ThreadPool.insideParallelRegion = false
+            while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
+            job = nil
+        }
+    }
+
+    /// Splits `0..<total` into contiguous ranges of at least `grain` items (a few per thread, for
+    /// balance) and runs `body` on each in parallel.
+    public func parallelRanges(_ total: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        if total <= 0 { return }
+        let maxTasks = max(1, total / max(1, grain))
+        let tasks = min(maxTasks, threadCount == 1 ? 1 : threadCount * 4)
+        if tasks == 1 { body(0..<total); return }
+        parallelFor(tasks) { t in
+            let lo = total * t / tasks, hi = total * (t + 1) / tasks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    private func runTasks(_ body: (Int) -> Void, _ count: Int) {
+        while true {
+            let i = Int(tessera_atomic_fetch_add_i64(nextTask, 1))
+            if i >= count { return }
+            body(i)
+        }
+    }
+
+    private func workerLoop() {
+        ThreadPool.insideParallelRegion = true
+        var seen: UInt32 = 0
+        while true {
+            var current = tessera_atomic_load_u32(sequence)
+            if current == seen {
+                let start = tessera_now_ns()
+                var spins = 0
+                while current == seen {
+                    tessera_cpu_relax()
+                    spins &+= 1
+                    if spins & 63 == 0, tessera_now_ns() &- start > spinNanoseconds {
+                        _ = tessera_atomic_fetch_add_i64(sleepers, 1)
+                        if tessera_atomic_load_u32(sequence) == seen { tessera_futex_wait(sequence, seen) }
+                        _ = tessera_atomic_fetch_add_i64(sleepers, -1)
+                    }
+                    current = tessera_atomic_load_u32(sequence)
+                }
+            }
+            seen = current
+            if shuttingDown { return }
+            if let body = job { runTasks(body, jobTaskCount) }
+            _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
+        }
+    }
+
+    // MARK: - The shared pool
+
+    private static let sharedPool = Mutex<ThreadPool?>(nil)
+
+    /// The pool the kernels use; created on first use with one thread per available core.
+    public static var shared: ThreadPool {
+        sharedPool.withLock { pool in
+            if let pool { return pool }
+            let created = ThreadPool()
+            pool = created
+            return created
+        }
+    }
+
+    /// Replaces the shared pool with one of `threads` threads (the `--threads` option).
+    public static func setSharedThreadCount(_ threads: Int) {
+        let old = sharedPool.withLock { pool -> ThreadPool? in
+            let old = pool
+            pool = ThreadPool(threads: threads)
+            return old
+        }
+        old?.shutdown()
+    }
+
+    /// True on pool workers, and on the submitting thread while it runs its share of a loop.
+    private static var insideParallelRegion: Bool {
+        get { tessera_tls_inside_parallel() != 0 }
+        set { tessera_tls_set_inside_parallel(newValue ? 1 : 0) }
+    }
+}

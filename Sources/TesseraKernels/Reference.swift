@@ -1,0 +1,144 @@
+// Plain reference kernels: the oracle every fast kernel is tested against.
+//
+// Written for clarity, not speed: triple loops, Double accumulation, Foundation's exp/tanh/erf. They
+// follow the same raw-pointer contracts as `KernelSet`, so a test can run both on the same buffers.
+import Foundation
+import TesseraCore
+
+public enum ReferenceKernels {
+    /// C = op(A) · op(B) (+ C), accumulating in Double.
+    public static func gemm(_ args: GEMMArguments) {
+        for i in 0..<args.m {
+            for j in 0..<args.n {
+                var sum = 0.0
+                for p in 0..<args.k {
+                    let a = args.transposeA ? args.a[p * args.lda + i] : args.a[i * args.lda + p]
+                    let b = args.transposeB ? args.b[j * args.ldb + p] : args.b[p * args.ldb + j]
+                    sum += Double(a) * Double(b)
+                }
+                let c = args.c + i * args.ldc + j
+                c.pointee = args.accumulate ? c.pointee + Float(sum) : Float(sum)
+            }
+        }
+    }
+
+    public static func gemv(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                            y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        gemm(GEMMArguments(m: 1, n: n, k: k, a: x, b: w, ldb: ldw, transposeB: true, c: y, accumulate: accumulate))
+    }
+
+    public static func gemmHalf(_ args: HalfGEMMArguments) {
+        for i in 0..<args.m {
+            for j in 0..<args.n {
+                var sum = 0.0
+                for p in 0..<args.k {
+                    let bits = args.w.load(fromByteOffset: (j * args.ldw + p) * 2, as: UInt16.self)
+                    let w = args.format == .f16 ? floatFromHalfBits(bits) : floatFromBFloat16Bits(bits)
+                    sum += Double(args.a[i * args.lda + p]) * Double(w)
+                }
+                let c = args.c + i * args.ldc + j
+                c.pointee = args.accumulate ? c.pointee + Float(sum) : Float(sum)
+            }
+        }
+    }
+
+    public static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = x + r * cols, out = y + r * cols
+            let maximum = (0..<cols).map { Double(row[$0]) }.max() ?? 0
+            if maximum == -.infinity { for i in 0..<cols { out[i] = 0 }; continue }
+            let exps = (0..<cols).map { Foundation.exp(Double(row[$0]) - maximum) }
+            let sum = exps.reduce(0, +)
+            for i in 0..<cols { out[i] = Float(exps[i] / sum) }
+        }
+    }
+
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               rows: Int, cols: Int, epsilon: Float) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            let meanSquare = (0..<cols).reduce(0.0) { $0 + Double(row[$1]) * Double(row[$1]) } / Double(cols)
+            let scale = 1 / (meanSquare + Double(epsilon)).squareRoot()
+            for i in 0..<cols { y[r * cols + i] = Float(Double(row[i]) * scale * Double(weight[i])) }
+        }
+    }
+
+    public static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                 _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, epsilon: Float) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            let mean = (0..<cols).reduce(0.0) { $0 + Double(row[$1]) } / Double(cols)
+            let variance = (0..<cols).reduce(0.0) { $0 + (Double(row[$1]) - mean) * (Double(row[$1]) - mean) } / Double(cols)
+            let scale = 1 / (variance + Double(epsilon)).squareRoot()
+            for i in 0..<cols {
+                var v = (Double(row[i]) - mean) * scale
+                if let weight { v *= Double(weight[i]) }
+                if let bias { v += Double(bias[i]) }
+                y[r * cols + i] = Float(v)
+            }
+        }
+    }
+
+    public static func rope(_ args: RoPEArguments) {
+        let half = args.rotaryDims / 2
+        for t in 0..<args.tokens {
+            let position = Int(args.positions[t])
+            for h in 0..<args.heads {
+                let v = args.x + t * args.tokenStride + h * args.headDim
+                for i in 0..<half {
+                    let c = args.cos[position * half + i], s = args.sin[position * half + i]
+                    let (a, b) = args.layout == .neox ? (i, i + half) : (2 * i, 2 * i + 1)
+                    let x1 = v[a], x2 = v[b]
+                    v[a] = x1 * c - x2 * s
+                    v[b] = x2 * c + x1 * s
+                }
+            }
+        }
+    }
+
+    public static func activation(_ x: Float, _ kind: Activation) -> Float {
+        let v = Double(x)
+        switch kind {
+        case .silu: return Float(v / (1 + Foundation.exp(-v)))
+        case .geluTanh: return Float(0.5 * v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))))
+        case .geluErf: return Float(0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot())))
+        }
+    }
+
+    public static func activation(_ kind: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = activation(x[i], kind) }
+    }
+
+    public static func gatedActivation(_ kind: Activation, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                       _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = Float(Double(activation(gate[i], kind)) * Double(up[i])) }
+    }
+
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = a[i] + b[i] }
+    }
+
+    public static func embeddingGather(table: UnsafeRawPointer, dtype: DType, dim: Int, ids: UnsafePointer<Int32>,
+                                       count: Int, _ out: UnsafeMutablePointer<Float>) {
+        for t in 0..<count {
+            let row = Int(ids[t])
+            for i in 0..<dim {
+                let index = row * dim + i
+                switch dtype {
+                case .f32: out[t * dim + i] = table.load(fromByteOffset: index * 4, as: Float.self)
+                case .f16: out[t * dim + i] = floatFromHalfBits(table.load(fromByteOffset: index * 2, as: UInt16.self))
+                case .bf16: out[t * dim + i] = floatFromBFloat16Bits(table.load(fromByteOffset: index * 2, as: UInt16.self))
+                default: preconditionFailure("embeddingGather: unsupported table dtype \(dtype)")
+                }
+            }
+        }
+    }
+
+    public static func convertToFloat(_ source: UnsafeRawPointer, format: HalfFormat, _ destination: UnsafeMutablePointer<Float>,
+                                      count: Int) {
+        for i in 0..<count {
+            let bits = source.load(fromByteOffset: i * 2, as: UInt16.self)
+            destination[i] = format == .f16 ? floatFromHalfBits(bits) : floatFromBFloat16Bits(bits)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../TesseraKernelsGeneric/Elementwise.swift

@@ -1,0 +1,1 @@
+../TesseraKernelsGeneric/GEMM.swift

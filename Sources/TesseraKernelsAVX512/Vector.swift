@@ -1,0 +1,1 @@
+../TesseraKernelsGeneric/Vector.swift

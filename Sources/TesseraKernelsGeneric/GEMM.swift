@@ -1,0 +1,265 @@
+// Dense matrix products: the packed, register-blocked f32 GEMM (BLIS-style) and a bandwidth-bound GEMV.
+//
+// GEMM structure (Goto/BLIS): for each block of KC depth, A (m x KC) is packed into MR-row panels and B
+// (KC x n) into NR-column panels, so that the micro-kernel reads both sequentially; the micro-kernel
+// keeps an MR x NR tile of C in registers (6 x 16 floats in 12 ymm on AVX2, 6 x 32 in 12 zmm on
+// AVX-512) and does one rank-1 update per k. Threads share the packed panels and split C into tiles.
+// The same driver serves f16/bf16 weights: their panels are converted to f32 while packing.
+import TesseraCore
+
+/// Rows of C per micro-kernel call.
+let gemmMR = 6
+/// Columns of C per micro-kernel call: two native vectors.
+let gemmNR = 2 * VF.scalarCount
+/// Depth of one packed block (A panel of MR x KC and B panel of KC x NR stay in L1/L2).
+let gemmKC = 256
+/// Rows and columns of C per parallel task.
+let gemmTaskRows = gemmMR * 16
+let gemmTaskColumns = gemmNR * 8
+/// Rows of A packed at once (bounds the packed-A buffer at gemmMaxRows x KC floats).
+let gemmMaxRows = 2304
+
+// MARK: - The micro-kernel (the hot loop)
+
+/// C[0..<6, 0..<NR] (+)= Apanel (kc x 6) · Bpanel (kc x NR). Both panels are packed and contiguous.
+@inline(__always)
+func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
+    var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
+    var pa = a, pb = b
+    for _ in 0..<kc {
+        let b0 = load(pb), b1 = load(pb + vectorWidth)
+        var av = VF(repeating: pa[0])
+        c00.addProduct(av, b0); c01.addProduct(av, b1)
+        av = VF(repeating: pa[1])
+        c10.addProduct(av, b0); c11.addProduct(av, b1)
+        av = VF(repeating: pa[2])
+        c20.addProduct(av, b0); c21.addProduct(av, b1)
+        av = VF(repeating: pa[3])
+        c30.addProduct(av, b0); c31.addProduct(av, b1)
+        av = VF(repeating: pa[4])
+        c40.addProduct(av, b0); c41.addProduct(av, b1)
+        av = VF(repeating: pa[5])
+        c50.addProduct(av, b0); c51.addProduct(av, b1)
+        pa += gemmMR
+        pb += gemmNR
+    }
+    @inline(__always) func write(_ row: Int, _ v0: VF, _ v1: VF) {
+        let p = c + row * ldc
+        if accumulate {
+            store(load(p) + v0, p)
+            store(load(p + vectorWidth) + v1, p + vectorWidth)
+        } else {
+            store(v0, p)
+            store(v1, p + vectorWidth)
+        }
+    }
+    write(0, c00, c01); write(1, c10, c11); write(2, c20, c21)
+    write(3, c30, c31); write(4, c40, c41); write(5, c50, c51)
+}
+
+/// The micro-kernel on a partial tile at the matrix edge (rows < MR or columns < NR).
+@inline(never)
+func microKernelEdge(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, columns: Int, accumulate: Bool) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmMR * gemmNR) { tile in
+        let t = tile.baseAddress!
+        microKernel(kc: kc, a: a, b: b, c: t, ldc: gemmNR, accumulate: false)
+        for i in 0..<rows {
+            for j in 0..<columns {
+                if accumulate { c[i * ldc + j] += t[i * gemmNR + j] } else { c[i * ldc + j] = t[i * gemmNR + j] }
+            }
+        }
+    }
+}
+
+// MARK: - Packing
+
+/// Packs rows [row0, row0 + rows) x depth [p0, p0 + kc) of op(A) into MR-row panels, zero-padded.
+@inline(__always)
+func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into packed: UnsafeMutablePointer<Float>) {
+    let panels = (rows + gemmMR - 1) / gemmMR
+    for panel in 0..<panels {
+        let dst = packed + panel * gemmMR * kc
+        let r0 = row0 + panel * gemmMR
+        let valid = min(gemmMR, row0 + rows - r0)
+        if args.transposeA {  // A stored (k x m): a row of depth p is contiguous across i
+            for p in 0..<kc {
+                let src = args.a + (p0 + p) * args.lda + r0
+                for i in 0..<gemmMR { dst[p * gemmMR + i] = i < valid ? src[i] : 0 }
+            }
+        } else {
+            for i in 0..<gemmMR {
+                if i < valid {
+                    let src = args.a + (r0 + i) * args.lda + p0
+                    for p in 0..<kc { dst[p * gemmMR + i] = src[p] }
+                } else {
+                    for p in 0..<kc { dst[p * gemmMR + i] = 0 }
+                }
+            }
+        }
+    }
+}
+
+/// Packs one NR-column panel of f32 op(B): columns [col0, col0 + NR) x depth [p0, p0 + kc).
+@inline(__always)
+func packBPanel(_ args: GEMMArguments, col0: Int, p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+    let valid = min(gemmNR, args.n - col0)
+    if args.transposeB {  // B stored (n x k): each column of op(B) is a contiguous row
+        for j in 0..<gemmNR {
+            if j < valid {
+                let src = args.b + (col0 + j) * args.ldb + p0
+                for p in 0..<kc { dst[p * gemmNR + j] = src[p] }
+            } else {
+                for p in 0..<kc { dst[p * gemmNR + j] = 0 }
+            }
+        }
+    } else if valid == gemmNR {
+        for p in 0..<kc {
+            let src = args.b + (p0 + p) * args.ldb + col0
+            store(load(src), dst + p * gemmNR)
+            store(load(src + vectorWidth), dst + p * gemmNR + vectorWidth)
+        }
+    } else {
+        for p in 0..<kc {
+            let src = args.b + (p0 + p) * args.ldb + col0
+            for j in 0..<gemmNR { dst[p * gemmNR + j] = j < valid ? src[j] : 0 }
+        }
+    }
+}
+
+// MARK: - The blocked, threaded driver
+
+/// Runs C = op(A) · op(B) with `packB(panelColumn0, p0, kc, destination)` filling one NR-column panel,
+/// so that f32 and half-precision weights share the blocking and threading.
+@inline(__always)
+func blockedGEMM(_ args: GEMMArguments,
+                 packB: (_ col0: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+    let pool = ThreadPool.shared
+    let nPanels = (args.n + gemmNR - 1) / gemmNR
+    let rowsPerPass = min(args.m, gemmMaxRows)
+    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: ((rowsPerPass + gemmMR - 1) / gemmMR) * gemmMR * gemmKC)
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nPanels * gemmNR * gemmKC)
+    defer { packedA.deallocate(); packedB.deallocate() }
+
+    for p0 in stride(from: 0, to: args.k, by: gemmKC) {
+        let kc = min(gemmKC, args.k - p0)
+        let accumulate = args.accumulate || p0 > 0
+        pool.parallelRanges(nPanels, grain: 4) { panels in
+            for panel in panels { packB(panel * gemmNR, p0, kc, packedB + panel * gemmNR * kc) }
+        }
+        for row0 in stride(from: 0, to: args.m, by: rowsPerPass) {
+            let rows = min(rowsPerPass, args.m - row0)
+            let aPanels = (rows + gemmMR - 1) / gemmMR
+            pool.parallelRanges(aPanels, grain: 8) { panels in
+                for panel in panels {
+                    let r = panel * gemmMR
+                    packA(args, row0: row0 + r, rows: min(gemmMR, rows - r), p0: p0, kc: kc, into: packedA + panel * gemmMR * kc)
+                }
+            }
+            let rowTasks = (rows + gemmTaskRows - 1) / gemmTaskRows
+            let columnTasks = (args.n + gemmTaskColumns - 1) / gemmTaskColumns
+            pool.parallelFor(rowTasks * columnTasks) { task in
+                let taskRow = (task % rowTasks) * gemmTaskRows
+                let taskColumn = (task / rowTasks) * gemmTaskColumns
+                let rowEnd = min(rows, taskRow + gemmTaskRows)
+                let columnEnd = min(args.n, taskColumn + gemmTaskColumns)
+                for j in stride(from: taskColumn, to: columnEnd, by: gemmNR) {
+                    let bPanel = packedB + (j / gemmNR) * gemmNR * kc
+                    let columns = min(gemmNR, columnEnd - j)
+                    for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
+                        let aPanel = packedA + (i / gemmMR) * gemmMR * kc
+                        let c = args.c + (row0 + i) * args.ldc + j
+                        let tileRows = min(gemmMR, rowEnd - i)
+                        if tileRows == gemmMR && columns == gemmNR {
+                            microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: accumulate)
+                        } else {
+                            microKernelEdge(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc,
+                                            rows: tileRows, columns: columns, accumulate: accumulate)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ISAKernels {
+    public static func gemm(_ args: GEMMArguments) {
+        if args.m == 0 || args.n == 0 { return }
+        if args.k == 0 {
+            if !args.accumulate { for i in 0..<args.m { (args.c + i * args.ldc).update(repeating: 0, count: args.n) } }
+            return
+        }
+        // One row against a weight stored (out, in): a matrix-vector product streams W once.
+        if args.m == 1 && args.transposeB && !args.transposeA {
+            gemv(n: args.n, k: args.k, w: args.b, ldw: args.ldb, x: args.a, y: args.c, accumulate: args.accumulate)
+            return
+        }
+        blockedGEMM(args) { col0, p0, kc, destination in
+            packBPanel(args, col0: col0, p0: p0, kc: kc, into: destination)
+        }
+    }
+
+    // MARK: - GEMV
+
+    public static func gemv(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                            y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        // Rows are independent: split them over the pool in blocks of 4 (sharing each load of x).
+        ThreadPool.shared.parallelRanges((n + 3) / 4, grain: max(1, 4096 / max(k, 1))) { blocks in
+            let rowEnd = min(n, blocks.upperBound * 4)
+            var row = blocks.lowerBound * 4
+            while row + 4 <= rowEnd {
+                gemvRows4(k: k, w: w + row * ldw, ldw: ldw, x: x, y: y + row, accumulate: accumulate)
+                row += 4
+            }
+            while row < rowEnd {
+                let dot = dotProduct(w + row * ldw, x, count: k)
+                y[row] = accumulate ? y[row] + dot : dot
+                row += 1
+            }
+        }
+    }
+}
+
+/// y[0..<4] (+)= W[0..<4, :] · x, two accumulators per row to hide FMA latency.
+@inline(__always)
+func gemvRows4(k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+               accumulate: Bool) {
+    let w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw
+    var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF(), b0 = VF(), b1 = VF(), b2 = VF(), b3 = VF()
+    var p = 0
+    let step = 2 * vectorWidth
+    while p + step <= k {
+        let x0 = load(x + p), x1 = load(x + p + vectorWidth)
+        a0.addProduct(load(w0 + p), x0); b0.addProduct(load(w0 + p + vectorWidth), x1)
+        a1.addProduct(load(w1 + p), x0); b1.addProduct(load(w1 + p + vectorWidth), x1)
+        a2.addProduct(load(w2 + p), x0); b2.addProduct(load(w2 + p + vectorWidth), x1)
+        a3.addProduct(load(w3 + p), x0); b3.addProduct(load(w3 + p + vectorWidth), x1)
+        p += step
+    }
+    var s0 = horizontalSum(a0 + b0), s1 = horizontalSum(a1 + b1)
+    var s2 = horizontalSum(a2 + b2), s3 = horizontalSum(a3 + b3)
+    while p < k {
+        let xv = x[p]
+        s0 += w0[p] * xv; s1 += w1[p] * xv; s2 += w2[p] * xv; s3 += w3[p] * xv
+        p += 1
+    }
+    if accumulate { y[0] += s0; y[1] += s1; y[2] += s2; y[3] += s3 } else { y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3 }
+}
+
+/// Σ a[i]·b[i] with vector accumulators.
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var acc0 = VF(), acc1 = VF()
+    var p = 0
+    while p + 2 * vectorWidth <= count {
+        acc0.addProduct(load(a + p), load(b + p))
+        acc1.addProduct(load(a + p + vectorWidth), load(b + p + vectorWidth))
+        p += 2 * vectorWidth
+    }
+    var s = horizontalSum(acc0 + acc1)
+    while p < count { s += a[p] * b[p]; p += 1 }
+    return s
+}

@@ -1,0 +1,51 @@
+// Hardware probes for the benchmarks: the FMA peak and a STREAM-like read, measured with the same
+// vector width and thread pool as the kernels, so "fraction of peak" compares like with like.
+import CTesseraCPU
+import TesseraCore
+
+extension ISAKernels {
+    public static func fmaPeakProbe(iterations: Int) -> Double {
+        let pool = ThreadPool.shared
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount)
+        defer { sink.deallocate() }
+        pool.parallelFor(pool.threadCount) { thread in
+            // 12 independent chains: enough to cover FMA latency x throughput on current cores.
+            let m = VF(repeating: 0.999_999), a = VF(repeating: 1e-7)
+            var r0 = VF(repeating: 1), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0
+            var r6 = r0, r7 = r0, r8 = r0, r9 = r0, r10 = r0, r11 = r0
+            for _ in 0..<iterations {
+                r0 = a.addingProduct(r0, m); r1 = a.addingProduct(r1, m); r2 = a.addingProduct(r2, m)
+                r3 = a.addingProduct(r3, m); r4 = a.addingProduct(r4, m); r5 = a.addingProduct(r5, m)
+                r6 = a.addingProduct(r6, m); r7 = a.addingProduct(r7, m); r8 = a.addingProduct(r8, m)
+                r9 = a.addingProduct(r9, m); r10 = a.addingProduct(r10, m); r11 = a.addingProduct(r11, m)
+            }
+            let total = r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11
+            sink[thread] = horizontalSum(total)
+            tessera_do_not_optimize(sink)
+        }
+        return Double(pool.threadCount) * Double(iterations) * 12 * Double(vectorWidth) * 2
+    }
+
+    public static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        let pool = ThreadPool.shared
+        let tasks = pool.threadCount
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: tasks)
+        defer { partial.deallocate() }
+        pool.parallelFor(tasks) { t in
+            let lo = count * t / tasks, hi = count * (t + 1) / tasks
+            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
+            var i = lo
+            while i + 4 * vectorWidth <= hi {
+                a0 += load(x + i); a1 += load(x + i + vectorWidth)
+                a2 += load(x + i + 2 * vectorWidth); a3 += load(x + i + 3 * vectorWidth)
+                i += 4 * vectorWidth
+            }
+            var s = horizontalSum(a0 + a1 + a2 + a3)
+            while i < hi { s += x[i]; i += 1 }
+            partial[t] = s
+        }
+        var sum: Float = 0
+        for t in 0..<tasks { sum += partial[t] }
+        return sum
+    }
+}
