@@ -5,6 +5,7 @@
 // keeps an MR x NR tile of C in registers (6 x 16 floats in 12 ymm on AVX2, 6 x 32 in 12 zmm on
 // AVX-512) and does one rank-1 update per k. Threads share the packed panels and split C into tiles.
 // The same driver serves f16/bf16 weights: their panels are converted to f32 while packing.
+import CTesseraCPU
 import TesseraCore
 
 /// Rows of C per micro-kernel call.
@@ -14,10 +15,12 @@ let gemmNR = 2 * VF.scalarCount
 /// Depth of one packed block (A panel of MR x KC and B panel of KC x NR stay in L1/L2).
 let gemmKC = 256
 /// Rows and columns of C per parallel task.
-let gemmTaskRows = gemmMR * 16
+let gemmTaskRows = gemmMR * 24
 let gemmTaskColumns = gemmNR * 8
-/// Rows of A packed at once (bounds the packed-A buffer at gemmMaxRows x KC floats).
-let gemmMaxRows = 2304
+/// Rows of A packed at once (bounds the packed-A buffer at gemmMaxRows x k floats).
+let gemmMaxRows = 1152
+/// Columns of B packed at once (the packed-B buffer holds gemmChunkColumns x k floats).
+let gemmChunkColumns = 512
 
 // MARK: - The micro-kernel (the hot loop)
 
@@ -25,6 +28,11 @@ let gemmMaxRows = 2304
 @inline(__always)
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    // Bring the C tile towards L1 while the k loop runs (it is read and written once at the end).
+    for row in 0..<gemmMR {
+        tessera_prefetch_write(c + row * ldc)
+        tessera_prefetch_write(c + row * ldc + gemmNR - 1)
+    }
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
     var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
     var pa = a, pb = b
@@ -102,19 +110,46 @@ func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into p
     }
 }
 
+/// dst[c * ldd + r] = src[r * lds + c] for an 8x8 block.
+@inline(__always)
+func transpose8x8(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    tessera_transpose8x8_avx2(src, lds, dst, ldd)
+    #else
+    for r in 0..<8 { for c in 0..<8 { dst[c * ldd + r] = src[r * lds + c] } }
+    #endif
+}
+
+/// Packs NR rows of a row-major (n x k) matrix, `rows[j]` = row j (nil past the edge), depth
+/// [p0, p0 + kc), into one B panel: dst[p * NR + j] = rows[j][p0 + p]; missing rows become zeros.
+@inline(__always)
+func packTransposedPanel(_ source: UnsafePointer<Float>, ld: Int, validRows: Int, p0: Int, kc: Int,
+                         into dst: UnsafeMutablePointer<Float>) {
+    var p = 0
+    if validRows == gemmNR {
+        while p + 8 <= kc {
+            for jb in stride(from: 0, to: gemmNR, by: 8) {
+                transpose8x8(source + jb * ld + p0 + p, ld, dst + p * gemmNR + jb, gemmNR)
+            }
+            p += 8
+        }
+    }
+    for j in 0..<gemmNR {
+        if j < validRows {
+            let src = source + j * ld + p0
+            for q in p..<kc { dst[q * gemmNR + j] = src[q] }
+        } else {
+            for q in p..<kc { dst[q * gemmNR + j] = 0 }
+        }
+    }
+}
+
 /// Packs one NR-column panel of f32 op(B): columns [col0, col0 + NR) x depth [p0, p0 + kc).
 @inline(__always)
 func packBPanel(_ args: GEMMArguments, col0: Int, p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
     let valid = min(gemmNR, args.n - col0)
     if args.transposeB {  // B stored (n x k): each column of op(B) is a contiguous row
-        for j in 0..<gemmNR {
-            if j < valid {
-                let src = args.b + (col0 + j) * args.ldb + p0
-                for p in 0..<kc { dst[p * gemmNR + j] = src[p] }
-            } else {
-                for p in 0..<kc { dst[p * gemmNR + j] = 0 }
-            }
-        }
+        packTransposedPanel(args.b + col0 * args.ldb, ld: args.ldb, validRows: valid, p0: p0, kc: kc, into: dst)
     } else if valid == gemmNR {
         for p in 0..<kc {
             let src = args.b + (p0 + p) * args.ldb + col0
@@ -133,56 +168,94 @@ func packBPanel(_ args: GEMMArguments, col0: Int, p0: Int, kc: Int, into dst: Un
 
 /// Runs C = op(A) · op(B) with `packB(panelColumn0, p0, kc, destination)` filling one NR-column panel,
 /// so that f32 and half-precision weights share the blocking and threading.
+///
+/// Loop order: A is packed once for its whole depth (in passes of at most `gemmMaxRows` rows), B one
+/// chunk of `gemmChunkColumns` columns at a time, also for its whole depth. Each parallel task owns a
+/// (gemmTaskRows x gemmTaskColumns) block of C and runs the depth loop innermost, so its C block stays
+/// in L2 across all KC passes instead of travelling to memory and back once per pass.
 @inline(__always)
 func blockedGEMM(_ args: GEMMArguments,
                  packB: (_ col0: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
     let pool = ThreadPool.shared
-    let nPanels = (args.n + gemmNR - 1) / gemmNR
     let rowsPerPass = min(args.m, gemmMaxRows)
-    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: ((rowsPerPass + gemmMR - 1) / gemmMR) * gemmMR * gemmKC)
-    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: nPanels * gemmNR * gemmKC)
+    let chunkColumns = min(args.n, gemmChunkColumns)
+    let depthBlocks = (args.k + gemmKC - 1) / gemmKC
+    let paddedRowsPerPass = (rowsPerPass + gemmMR - 1) / gemmMR * gemmMR
+    let paddedChunkColumns = (chunkColumns + gemmNR - 1) / gemmNR * gemmNR
+    // 64-byte aligned, so that no vector load of a B panel row straddles two cache lines.
+    let packedA = allocateAligned(paddedRowsPerPass * args.k)
+    let packedB = allocateAligned(paddedChunkColumns * args.k)
     defer { packedA.deallocate(); packedB.deallocate() }
 
-    for p0 in stride(from: 0, to: args.k, by: gemmKC) {
-        let kc = min(gemmKC, args.k - p0)
-        let accumulate = args.accumulate || p0 > 0
-        pool.parallelRanges(nPanels, grain: 4) { panels in
-            for panel in panels { packB(panel * gemmNR, p0, kc, packedB + panel * gemmNR * kc) }
+    for row0 in stride(from: 0, to: args.m, by: rowsPerPass) {
+        let rows = min(rowsPerPass, args.m - row0)
+        let aPanels = (rows + gemmMR - 1) / gemmMR
+        let paddedRows = aPanels * gemmMR
+        // Packed A: depth block at p0 holds its panels at p0 * paddedRows, each MR x kc.
+        pool.parallelFor(depthBlocks * ((aPanels + 7) / 8)) { task in
+            let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
+            let firstPanel = (task / depthBlocks) * 8
+            for panel in firstPanel..<min(aPanels, firstPanel + 8) {
+                let r = panel * gemmMR
+                packA(args, row0: row0 + r, rows: min(gemmMR, rows - r), p0: p0, kc: kc,
+                      into: packedA + p0 * paddedRows + panel * gemmMR * kc)
+            }
         }
-        for row0 in stride(from: 0, to: args.m, by: rowsPerPass) {
-            let rows = min(rowsPerPass, args.m - row0)
-            let aPanels = (rows + gemmMR - 1) / gemmMR
-            pool.parallelRanges(aPanels, grain: 8) { panels in
-                for panel in panels {
-                    let r = panel * gemmMR
-                    packA(args, row0: row0 + r, rows: min(gemmMR, rows - r), p0: p0, kc: kc, into: packedA + panel * gemmMR * kc)
+        for col0 in stride(from: 0, to: args.n, by: chunkColumns) {
+            let columns = min(chunkColumns, args.n - col0)
+            let bPanels = (columns + gemmNR - 1) / gemmNR
+            let paddedColumns = bPanels * gemmNR
+            pool.parallelFor(depthBlocks * ((bPanels + 3) / 4)) { task in
+                let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
+                let firstPanel = (task / depthBlocks) * 4
+                for panel in firstPanel..<min(bPanels, firstPanel + 4) {
+                    packB(col0 + panel * gemmNR, p0, kc, packedB + p0 * paddedColumns + panel * gemmNR * kc)
                 }
             }
             let rowTasks = (rows + gemmTaskRows - 1) / gemmTaskRows
-            let columnTasks = (args.n + gemmTaskColumns - 1) / gemmTaskColumns
+            let columnTasks = (columns + gemmTaskColumns - 1) / gemmTaskColumns
             pool.parallelFor(rowTasks * columnTasks) { task in
                 let taskRow = (task % rowTasks) * gemmTaskRows
                 let taskColumn = (task / rowTasks) * gemmTaskColumns
                 let rowEnd = min(rows, taskRow + gemmTaskRows)
-                let columnEnd = min(args.n, taskColumn + gemmTaskColumns)
-                for j in stride(from: taskColumn, to: columnEnd, by: gemmNR) {
-                    let bPanel = packedB + (j / gemmNR) * gemmNR * kc
-                    let columns = min(gemmNR, columnEnd - j)
-                    for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
-                        let aPanel = packedA + (i / gemmMR) * gemmMR * kc
-                        let c = args.c + (row0 + i) * args.ldc + j
-                        let tileRows = min(gemmMR, rowEnd - i)
-                        if tileRows == gemmMR && columns == gemmNR {
-                            microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: accumulate)
-                        } else {
-                            microKernelEdge(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc,
-                                            rows: tileRows, columns: columns, accumulate: accumulate)
+                let columnEnd = min(columns, taskColumn + gemmTaskColumns)
+                for p0 in stride(from: 0, to: args.k, by: gemmKC) {
+                    let kc = min(gemmKC, args.k - p0)
+                    let accumulate = args.accumulate || p0 > 0
+                    // The B micro-panel (KC x NR) stays in L1 while the task's A panels stream from L2;
+                    // meanwhile the next B micro-panel is prefetched, a slice per micro-kernel call.
+                    let panelLines = kc * gemmNR / 16
+                    let callsPerColumn = (rowEnd - taskRow + gemmMR - 1) / gemmMR
+                    let linesPerCall = (panelLines + callsPerColumn - 1) / callsPerColumn
+                    for j in stride(from: taskColumn, to: columnEnd, by: gemmNR) {
+                        let bPanel = packedB + p0 * paddedColumns + (j / gemmNR) * gemmNR * kc
+                        let nextPanel = j + gemmNR < columnEnd ? bPanel + gemmNR * kc : nil
+                        let tileColumns = min(gemmNR, columnEnd - j)
+                        for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
+                            if let nextPanel {
+                                let first = (i - taskRow) / gemmMR * linesPerCall
+                                for line in first..<min(panelLines, first + linesPerCall) { tessera_prefetch(nextPanel + line * 16) }
+                            }
+                            let aPanel = packedA + p0 * paddedRows + (i / gemmMR) * gemmMR * kc
+                            let tileRows = min(gemmMR, rowEnd - i)
+                            let c = args.c + (row0 + i) * args.ldc + col0 + j
+                            if tileRows == gemmMR && tileColumns == gemmNR {
+                                microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: accumulate)
+                            } else {
+                                microKernelEdge(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc,
+                                                rows: tileRows, columns: tileColumns, accumulate: accumulate)
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Uninitialised floats on a cache-line boundary.
+@inline(__always) func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 1))
 }
 
 extension ISAKernels {

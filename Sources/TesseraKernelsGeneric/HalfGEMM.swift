@@ -18,16 +18,14 @@ extension ISAKernels {
         if args.k == 0 { gemm(f32Args); return }
         let rowBytes = args.ldw * 2
         blockedGEMM(f32Args) { col0, p0, kc, destination in
+            // Convert the panel's rows to f32 (vectorised), then transpose them into place.
             let valid = min(gemmNR, args.n - col0)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: kc) { row in
-                for j in 0..<gemmNR {
-                    if j < valid {
-                        convertHalfRow(args.w + (col0 + j) * rowBytes + p0 * 2, format: args.format, row.baseAddress!, count: kc)
-                        for p in 0..<kc { destination[p * gemmNR + j] = row[p] }
-                    } else {
-                        for p in 0..<kc { destination[p * gemmNR + j] = 0 }
-                    }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmNR * kc) { rows in
+                let converted = rows.baseAddress!
+                for j in 0..<valid {
+                    convertHalfRow(args.w + (col0 + j) * rowBytes + p0 * 2, format: args.format, converted + j * kc, count: kc)
                 }
+                packTransposedPanel(converted, ld: kc, validRows: valid, p0: 0, kc: kc, into: destination)
             }
         }
     }

@@ -9,6 +9,7 @@ import ArgumentParser
 import Foundation
 import TesseraCore
 import TesseraKernels
+import TesseraKernelsAVX2
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,10 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "GEMM size as MxNxK.") var gemm = "512x4096x4096"
     @Option(help: "Timed repeats per figure (the median is reported).") var repeats = 5
     @Flag(help: "Skip the numpy/OpenBLAS comparison.") var noNumpy = false
+    @Option(help: "Run only these sections (comma-separated): gemm, gemv, pool, rows (the hardware limits always run).")
+    var only: String?
+
+    func wants(_ section: String) -> Bool { only.map { $0.split(separator: ",").contains { $0 == section } } ?? true }
 
     func run() throws {
         try compute.apply()
@@ -54,12 +59,15 @@ struct BenchKernels: ParsableCommand {
         let bandwidth = Double(streamCount * 4) / Timing.median(streamTimes) / 1e9
         report.add(BenchRow(name: "STREAM-like read", value: bandwidth, unit: "GB/s", note: "\((streamCount * 4) >> 20) MiB"))
 
+        if wants("mk") { for ap in [1, 4, 16, 64, 256, 1024] { print("microkernel", ap, _microKernelProbe(calls: 100000, kc: 256, aPanels: ap)) } }
         // GEMM.
+        if wants("gemm") {
         progress("GEMM \(m)x\(n)x\(k) ...")
         let a = randomMatrix(m * k), b = randomMatrix(n * k), c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
         let gemmArgs = GEMMArguments(m: m, n: n, k: k, a: a, b: b, transposeB: true, c: c)
         let gemmTime = Timing.median(Timing.measure(repeats: repeats) { kernels.gemm(gemmArgs) })
+
         let gemmFlops = 2.0 * Double(m) * Double(n) * Double(k) / gemmTime / 1e9
         report.add(BenchRow(name: "GEMM f32 \(m)x\(n)x\(k)", value: gemmFlops, unit: "GFLOP/s", reference: peak,
                             referenceName: "FMA peak", note: "C = A·Bᵀ (weight layout)"))
@@ -73,7 +81,10 @@ struct BenchKernels: ParsableCommand {
             }
         }
 
+        }
+
         // GEMV on a matrix larger than L3, in f32, f16 and bf16.
+        if wants("gemv") {
         let (gn, gk) = quick ? (512, 1024) : (16384, 4096)
         let x = randomMatrix(gk), y = UnsafeMutablePointer<Float>.allocate(capacity: gn)
         defer { x.deallocate(); y.deallocate() }
@@ -99,7 +110,10 @@ struct BenchKernels: ParsableCommand {
                                 reference: bandwidth, referenceName: "read bandwidth", note: "\((gn * gk * 2) >> 20) MiB, converted in registers"))
         }
 
+        }
+
         // Thread pool overhead: an empty parallel region over every thread.
+        if wants("pool") {
         let calls = quick ? 1000 : 100_000
         let pool = ThreadPool.shared
         let poolTime = Timing.median(Timing.measure(repeats: repeats) {
@@ -108,7 +122,10 @@ struct BenchKernels: ParsableCommand {
         report.add(BenchRow(name: "thread pool empty region", value: poolTime / Double(calls) * 1e6, unit: "µs/call",
                             note: "\(pool.threadCount) threads, workers spinning"))
 
+        }
+
         // Row-wise and element-wise kernels on (rows x cols) activations.
+        if wants("rows") {
         let (rows, cols) = quick ? (16, 1024) : (512, 4096)
         let count = rows * cols
         let u = randomMatrix(count), v = randomMatrix(count), out = UnsafeMutablePointer<Float>.allocate(capacity: count)
@@ -138,6 +155,8 @@ struct BenchKernels: ParsableCommand {
                     }
                 }
             }
+        }
+
         }
 
         print(json ? report.json() : report.table())

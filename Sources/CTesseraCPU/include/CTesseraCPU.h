@@ -60,6 +60,10 @@ static inline void tessera_cpu_relax(void) {
 #endif
 }
 
+/// Cache prefetch hints (for reading, and for a line about to be written).
+static inline void tessera_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void tessera_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+
 /// A compiler barrier that keeps a benchmark's result alive.
 static inline void tessera_do_not_optimize(const void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
 
@@ -84,6 +88,26 @@ __attribute__((target("avx2,f16c"))) static inline void tessera_f16x8_to_f32_avx
 /// 8 floats -> 8 IEEE halves, round to nearest even (vcvtps2ph).
 __attribute__((target("avx2,f16c"))) static inline void tessera_f32x8_to_f16_avx2(const float *src, uint16_t *dst) {
     _mm_storeu_si128((__m128i *)dst, _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT));
+}
+/// Transposes an 8x8 block of floats: dst[c * ldd + r] = src[r * lds + c] (for packing (out, in) weights).
+__attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+           r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 /// 16 IEEE halves -> 16 floats.
 __attribute__((target("avx512f"))) static inline void tessera_f16x16_to_f32_avx512(const uint16_t *src, float *dst) {
