@@ -45,7 +45,7 @@ let package = Package(
             swiftSettings: kernelOptimisation),
         .executableTarget(
             name: "tessera",
-            dependencies: ["TesseraKernels", "TesseraKernelsAVX2", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["TesseraKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels"]),
     ],

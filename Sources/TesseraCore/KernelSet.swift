@@ -131,6 +131,8 @@ public protocol KernelSet {
     // MARK: Hardware probes (for benchmarks)
     /// Runs `iterations` rounds of independent FMAs on registers on every pool thread; returns the FLOPs done.
     static func fmaPeakProbe(iterations: Int) -> Double
+    /// Runs the GEMM micro-kernel `calls` times on L1-resident panels on the calling thread; returns the FLOPs.
+    static func microKernelProbe(calls: Int) -> Double
     /// Sums `count` floats with as many loads in flight as possible (a STREAM-like read), across the pool.
     static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float
 }

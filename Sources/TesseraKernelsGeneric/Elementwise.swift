@@ -5,7 +5,7 @@ import TesseraCore
 /// Values per parallel task for streaming element-wise work.
 let elementGrain = 1 << 15
 
-@inline(__always) func applyActivation(_ kind: Activation, _ x: VF) -> VF {
+@_transparent func applyActivation(_ kind: Activation, _ x: VF) -> VF {
     switch kind {
     case .silu:
         return x * vsigmoid(x)

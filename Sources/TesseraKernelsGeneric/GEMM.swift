@@ -234,7 +234,8 @@ func blockedGEMM(_ args: GEMMArguments,
                         for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
                             if let nextPanel {
                                 let first = (i - taskRow) / gemmMR * linesPerCall
-                                for line in first..<min(panelLines, first + linesPerCall) { tessera_prefetch(nextPanel + line * 16) }
+                                var line = first
+                                while line < min(panelLines, first + linesPerCall) { tessera_prefetch(nextPanel + line * 16); line += 1 }
                             }
                             let aPanel = packedA + p0 * paddedRows + (i / gemmMR) * gemmMR * kc
                             let tileRows = min(gemmMR, rowEnd - i)

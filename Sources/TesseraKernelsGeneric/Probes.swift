@@ -48,15 +48,19 @@ extension ISAKernels {
         for t in 0..<tasks { sum += partial[t] }
         return sum
     }
-}
 
-public func _microKernelProbe(calls: Int, kc: Int, aPanels: Int) -> Double {
-    let a = allocateAligned(gemmMR * kc * aPanels), b = allocateAligned(gemmNR * kc), c = allocateAligned(gemmMR * 4096)
-    a.initialize(repeating: 0.001, count: gemmMR * kc * aPanels); b.initialize(repeating: 0.001, count: gemmNR * kc)
-    c.initialize(repeating: 0, count: gemmMR * 4096)
-    let start = tessera_now_ns()
-    for call in 0..<calls { microKernel(kc: kc, a: a + (call % aPanels) * gemmMR * kc, b: b, c: c + (call % 256) * 16, ldc: 4096, accumulate: true) }
-    let t = Double(tessera_now_ns() - start) * 1e-9
-    tessera_do_not_optimize(c)
-    return Double(calls) * Double(kc * gemmMR * gemmNR * 2) / t / 1e9
+    public static func microKernelProbe(calls: Int) -> Double {
+        // One A panel, one B panel (both L1-resident) and a C tile with a 4096-float row stride.
+        let kc = gemmKC, ldc = 4096
+        let a = allocateAligned(gemmMR * kc), b = allocateAligned(gemmNR * kc), c = allocateAligned(gemmMR * ldc)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        a.initialize(repeating: 1e-3, count: gemmMR * kc)
+        b.initialize(repeating: 1e-3, count: gemmNR * kc)
+        c.initialize(repeating: 0, count: gemmMR * ldc)
+        for call in 0..<calls {
+            microKernel(kc: kc, a: a, b: b, c: c + (call % 128) * gemmNR % (ldc - gemmNR), ldc: ldc, accumulate: true)
+        }
+        tessera_do_not_optimize(c)
+        return Double(calls) * Double(kc * gemmMR * gemmNR * 2)
+    }
 }

@@ -43,6 +43,25 @@ let vectorWidth = VF.scalarCount
     return m
 }
 
+/// Lane-wise minimum / maximum / select, as explicit lane loops (the stdlib's generic versions are
+/// not always inlined and then cost a call per vector); LLVM turns these into vminps/vmaxps/vblendvps.
+@inline(__always) func vmin(_ a: VF, _ b: VF) -> VF {
+    var r = a
+    for i in 0..<VF.scalarCount { r[i] = b[i] < a[i] ? b[i] : a[i] }
+    return r
+}
+@inline(__always) func vmax(_ a: VF, _ b: VF) -> VF {
+    var r = a
+    for i in 0..<VF.scalarCount { r[i] = b[i] > a[i] ? b[i] : a[i] }
+    return r
+}
+/// Lanes of `ifTrue` where `condition[i] < threshold[i]`, else of `ifFalse`.
+@inline(__always) func selectLess(_ condition: VF, _ threshold: VF, _ ifTrue: VF, _ ifFalse: VF) -> VF {
+    var r = ifFalse
+    for i in 0..<VF.scalarCount { r[i] = condition[i] < threshold[i] ? ifTrue[i] : ifFalse[i] }
+    return r
+}
+
 // MARK: - Half-precision loads
 
 /// `vectorWidth` IEEE halves at `p` as floats.
@@ -66,7 +85,7 @@ let vectorWidth = VF.scalarCount
     let sign = (u & 0x8000) &<< 16
     let magnitude = (u & 0x7fff) &<< 13
     var value = bits(floats(magnitude) * VF(repeating: 0x1p112))
-    value.replace(with: magnitude | 0x7f80_0000, where: magnitude .>= 0x0f80_0000)
+    for i in 0..<VU.scalarCount where magnitude[i] >= 0x0f80_0000 { value[i] = magnitude[i] | 0x7f80_0000 }
     return floats(value | sign)
     #endif
 }
@@ -91,8 +110,8 @@ let vectorWidth = VF.scalarCount
 // MARK: - Transcendentals
 
 /// e^x, relative error below 2e-7 over the float range; 0 for x < -87.3 (and -inf), +inf past 88.7.
-@inline(__always) func vexp(_ x: VF) -> VF {
-    let clamped = pointwiseMax(pointwiseMin(x, VF(repeating: 88.3762626647949)), VF(repeating: -87.3365447504))
+@_transparent func vexp(_ x: VF) -> VF {
+    let clamped = vmax(vmin(x, VF(repeating: 88.3762626647949)), VF(repeating: -87.3365447504))
     // x = n ln2 + r, |r| <= ln2/2; n rounded with the 1.5·2^23 trick so its bits give 2^n directly.
     let magic = VF(repeating: 12582912.0)
     let shifted = clamped * VF(repeating: 1.44269504088896341) + magic
@@ -108,19 +127,17 @@ let vectorWidth = VF.scalarCount
     p = VF(repeating: 5.0000001201e-1).addingProduct(p, r)
     p = p * (r * r) + r + VF(repeating: 1)
     let pow2n = (bits(shifted) &- bits(magic) &+ 127) &<< 23
-    var result = p * floats(pow2n)
-    result.replace(with: 0, where: x .< VF(repeating: -87.3365447504))
-    return result
+    return selectLess(x, VF(repeating: -87.3365447504), VF(), p * floats(pow2n))
 }
 
 /// 1 / (1 + e^-x)
-@inline(__always) func vsigmoid(_ x: VF) -> VF {
+@_transparent func vsigmoid(_ x: VF) -> VF {
     VF(repeating: 1) / (VF(repeating: 1) + vexp(-x))
 }
 
 /// erf(x) by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7).
-@inline(__always) func verf(_ x: VF) -> VF {
-    let a = pointwiseMin(x.replacing(with: -x, where: x .< 0), VF(repeating: 9))
+@_transparent func verf(_ x: VF) -> VF {
+    let a = vmin(selectLess(x, VF(), -x, x), VF(repeating: 9))
     let t = VF(repeating: 1) / (VF(repeating: 1) + VF(repeating: 0.3275911) * a)
     var poly = VF(repeating: 1.061405429)
     poly = VF(repeating: -1.453152027).addingProduct(poly, t)
@@ -129,5 +146,5 @@ let vectorWidth = VF.scalarCount
     poly = VF(repeating: 0.254829592).addingProduct(poly, t)
     poly = poly * t
     let y = VF(repeating: 1) - poly * vexp(-(a * a))
-    return y.replacing(with: -y, where: x .< 0)
+    return selectLess(x, VF(), -y, y)
 }

@@ -9,7 +9,6 @@ import ArgumentParser
 import Foundation
 import TesseraCore
 import TesseraKernels
-import TesseraKernelsAVX2
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,12 +58,16 @@ struct BenchKernels: ParsableCommand {
         let bandwidth = Double(streamCount * 4) / Timing.median(streamTimes) / 1e9
         report.add(BenchRow(name: "STREAM-like read", value: bandwidth, unit: "GB/s", note: "\((streamCount * 4) >> 20) MiB"))
 
-        if wants("mk") { for ap in [1, 4, 16, 64, 256, 1024] { print("microkernel", ap, _microKernelProbe(calls: 100000, kc: 256, aPanels: ap)) } }
         // GEMM.
         if wants("gemm") {
         progress("GEMM \(m)x\(n)x\(k) ...")
         let a = randomMatrix(m * k), b = randomMatrix(n * k), c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        let microCalls = quick ? 2_000 : 100_000
+        var microFlops = 0.0
+        let microTime = Timing.median(Timing.measure(repeats: repeats) { microFlops = kernels.microKernelProbe(calls: microCalls) })
+        report.add(BenchRow(name: "GEMM micro-kernel (L1, 1 thread)", value: microFlops / microTime / 1e9, unit: "GFLOP/s",
+                            reference: peak / Double(threads), referenceName: "FMA peak / thread", note: "the register-blocked inner loop alone"))
         let gemmArgs = GEMMArguments(m: m, n: n, k: k, a: a, b: b, transposeB: true, c: c)
         let gemmTime = Timing.median(Timing.measure(repeats: repeats) { kernels.gemm(gemmArgs) })
 
