@@ -49,12 +49,13 @@ extension ISAKernels {
                     if rows > 3 { acc.3.addProduct(loadHalf(base + 3 * rowBytes, format: args.format), xv) }
                     p += vectorWidth
                 }
-                var sums = [horizontalSum(acc.0), horizontalSum(acc.1), horizontalSum(acc.2), horizontalSum(acc.3)]
+                let sums = (horizontalSum(acc.0), horizontalSum(acc.1), horizontalSum(acc.2), horizontalSum(acc.3))
                 for r in 0..<rows {
+                    var sum = r == 0 ? sums.0 : r == 1 ? sums.1 : r == 2 ? sums.2 : sums.3
                     let base = args.w + (row + r) * rowBytes
-                    for q in p..<k { sums[r] += scalarHalf(base, q, format: args.format) * args.a[q] }
+                    for q in p..<k { sum += scalarHalf(base, q, format: args.format) * args.a[q] }
                     let out = args.c + (row + r)
-                    out.pointee = args.accumulate ? out.pointee + sums[r] : sums[r]
+                    out.pointee = args.accumulate ? out.pointee + sum : sum
                 }
                 row += rows
             }

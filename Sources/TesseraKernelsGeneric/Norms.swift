@@ -111,10 +111,10 @@ extension ISAKernels {
 /// A row that is entirely -inf (fully masked) becomes all zeros rather than NaN.
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-    var vmax = VF(repeating: -.infinity)
+    var vmaximum = VF(repeating: -.infinity)
     var i = 0
-    while i + vectorWidth <= count { vmax = pointwiseMax(vmax, load(x + i)); i += vectorWidth }
-    var maximum = horizontalMax(vmax)
+    while i + vectorWidth <= count { vmaximum = vmax(vmaximum, load(x + i)); i += vectorWidth }
+    var maximum = horizontalMax(vmaximum)
     while i < count { maximum = max(maximum, x[i]); i += 1 }
     if maximum == -.infinity {
         y.update(repeating: 0, count: count)
