@@ -15,7 +15,7 @@ tests=$bin/TesseraPackageTests.xctest
 [ -x "$tests" ] || { echo "check-isa: $tests missing; run: swift build -c release --build-tests" >&2; exit 1; }
 command -v qemu-x86_64 >/dev/null || { echo "check-isa: qemu-x86_64 missing (apt-get install qemu-user)" >&2; exit 1; }
 
-kernel_tests=TesseraKernelsTests.GEMMTests,TesseraKernelsTests.ElementwiseTests,TesseraKernelsTests.TensorAPITests
+kernel_tests=TesseraKernelsTests.KernelConformanceTests,TesseraKernelsTests.TensorAPITests
 status=0
 for module in Generic AVX2 AVX512; do
     # Global or weak *code* symbols (T, W) that are not this module's own.

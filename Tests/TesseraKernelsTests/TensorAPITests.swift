@@ -1,5 +1,6 @@
 // The Tensor-level kernel API: shape/dtype errors are thrown with a clear message, and results agree
 // with the raw kernels; plus dispatch (the active set is the best supported one, and forcing works).
+import Foundation
 import TesseraCore
 import TesseraKernels
 import XCTest
@@ -65,6 +66,20 @@ final class TensorAPITests: XCTestCase {
         // Rotations preserve the norm of each pair.
         let v = x.toFloats()
         XCTAssertEqual(v[0] * v[0] + v[2] * v[2], 1, accuracy: 1e-5)
+    }
+
+    func testRoPETableMatchesTheClosedForm() {
+        // Position p, pair i rotates by p·base^(-2i/d); with linear scaling by p/factor.
+        let table = RoPETable(config: RoPEConfig(rotaryDims: 8, base: 100, scaling: .linear(factor: 2)), capacity: 10)
+        let angle = 9.0 / 2 * pow(100.0, -2.0 * 3 / 8)
+        XCTAssertEqual(Double(table.cos[9 * 4 + 3]), cos(angle), accuracy: 1e-6)
+        XCTAssertEqual(Double(table.sin[9 * 4 + 3]), sin(angle), accuracy: 1e-6)
+        // Llama 3 scaling keeps high frequencies and divides low ones by the factor.
+        let llama3 = RoPEConfig(rotaryDims: 128, base: 500000, scaling: .llama3(factor: 8, lowFrequencyFactor: 1,
+                                                                                  highFrequencyFactor: 4, originalContext: 8192))
+        let plain = RoPEConfig(rotaryDims: 128, base: 500000)
+        XCTAssertEqual(llama3.inverseFrequencies[0], plain.inverseFrequencies[0])
+        XCTAssertEqual(llama3.inverseFrequencies[63], plain.inverseFrequencies[63] / 8, accuracy: 1e-20)
     }
 
     func testDispatchPicksTheBestSupportedSetAndRefusesUnsupportedOnes() throws {

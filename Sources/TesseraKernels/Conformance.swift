@@ -1,0 +1,325 @@
+// Kernel conformance: every fast kernel of a kernel set against the plain reference, on odd shapes.
+//
+// The same checks serve the unit tests (which assert that every case passes, for every kernel set the
+// CPU supports) and `tessera check kernels`, which a user runs on a new machine — the way llama.cpp's
+// test-backend-ops holds each backend to the CPU reference. Shapes are degenerate (1), prime, and not
+// multiples of the micro-kernel tile (6 x 16 or 6 x 32), the vector width or the depth block (256).
+// Tolerances are stated per kernel; a case passes when |found - expected| <= atol + rtol·|expected|
+// for every element, and NaN/infinity agree exactly.
+import Foundation
+import TesseraCore
+
+public struct KernelCheckResult: Sendable, CustomStringConvertible {
+    public let kernel: String
+    public let kernelSet: String
+    public let cases: Int
+    /// The worst case: max over elements of |found - expected| / (atol + rtol·|expected|); <= 1 passes.
+    public let worstRatio: Float
+    public let worstCase: String
+    public var passed: Bool { worstRatio <= 1 }
+    public var description: String {
+        "\(kernelSet) \(kernel): \(cases) cases, worst error \(String(format: "%.3g", worstRatio)) of tolerance"
+            + (passed ? "" : " — FAILED at \(worstCase)")
+    }
+}
+
+public enum KernelConformance {
+    /// Deterministic uniform values in [-scale, scale).
+    public static func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+        }
+    }
+
+    /// Accumulates the worst normalised error over the cases of one kernel.
+    struct Tally {
+        let kernel: String, kernelSet: String
+        var cases = 0, worstRatio: Float = 0, worstCase = ""
+
+        mutating func compare(_ found: [Float], _ expected: [Float], atol: Float, rtol: Float, _ label: @autoclosure () -> String) {
+            cases += 1
+            var ratio: Float = found.count == expected.count ? 0 : .infinity
+            var detail = found.count == expected.count ? "" : "count \(found.count) != \(expected.count)"
+            for i in 0..<min(found.count, expected.count) {
+                let (f, e) = (found[i], expected[i])
+                var r: Float
+                if f.isNaN || e.isNaN || f.isInfinite || e.isInfinite {
+                    r = (f == e || (f.isNaN && e.isNaN)) ? 0 : .infinity
+                } else {
+                    r = abs(f - e) / (atol + rtol * abs(e))
+                }
+                if r > ratio { ratio = r; detail = "[\(i)] found \(f), expected \(e)" }
+            }
+            if ratio > worstRatio || cases == 1 { worstRatio = max(worstRatio, ratio); worstCase = "\(label()) \(detail)" }
+        }
+
+        var result: KernelCheckResult {
+            KernelCheckResult(kernel: kernel, kernelSet: kernelSet, cases: cases, worstRatio: worstRatio, worstCase: worstCase)
+        }
+    }
+
+    /// All checks for one kernel set.
+    public static func checkAll(_ kernels: any KernelSet.Type) -> [KernelCheckResult] {
+        [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
+         layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels)]
+    }
+
+    // MARK: - Matrix products
+
+    /// (m, n, k): degenerate, prime, tile-edge and multi-block shapes.
+    public static let gemmShapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (1, 17, 3), (2, 3, 5), (7, 13, 11), (6, 16, 256), (6, 32, 257), (5, 31, 257), (13, 33, 300),
+        (37, 65, 129), (97, 130, 513), (1, 257, 1000), (200, 600, 71), (3, 1100, 40), (150, 530, 20),
+    ]
+
+    /// f32 GEMM in all four transpose layouts, with padded leading dimensions, overwriting and accumulating.
+    public static func gemm(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "gemm", kernelSet: kernels.name)
+        for (index, (m, n, k)) in gemmShapes.enumerated() {
+            for (transposeA, transposeB) in [(false, true), (false, false), (true, false), (true, true)] {
+                let padding = k % 3, accumulate = index % 2 == 0
+                let lda = (transposeA ? m : k) + padding, ldb = (transposeB ? k : n) + padding, ldc = n + padding
+                let a = randomFloats((transposeA ? k : m) * lda, seed: 1), b = randomFloats((transposeB ? n : k) * ldb, seed: 2)
+                var found = randomFloats(m * ldc, seed: 3)
+                var expected = found
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        func arguments(_ c: UnsafeMutablePointer<Float>) -> GEMMArguments {
+                            GEMMArguments(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, transposeA: transposeA,
+                                          b: b.baseAddress!, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate)
+                        }
+                        found.withUnsafeMutableBufferPointer { kernels.gemm(arguments($0.baseAddress!)) }
+                        expected.withUnsafeMutableBufferPointer { ReferenceKernels.gemm(arguments($0.baseAddress!)) }
+                    }
+                }
+                // An f32 dot product of k terms of size <= 1 has error growing like sqrt(k)·eps.
+                tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5,
+                              "\(m)x\(n)x\(k) tA=\(transposeA) tB=\(transposeB) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    public static func gemv(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "gemv", kernelSet: kernels.name)
+        for (n, k) in [(1, 1), (3, 7), (4, 16), (17, 33), (131, 517), (1000, 64), (5, 4099)] {
+            let ldw = k + n % 2
+            let w = randomFloats(n * ldw, seed: 5), x = randomFloats(k, seed: 6)
+            for accumulate in [false, true] {
+                var found = randomFloats(n, seed: 7)
+                var expected = found
+                kernels.gemv(n: n, k: k, w: w, ldw: ldw, x: x, y: &found, accumulate: accumulate)
+                ReferenceKernels.gemv(n: n, k: k, w: w, ldw: ldw, x: x, y: &expected, accumulate: accumulate)
+                tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "\(n)x\(k) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    /// f32 activations times f16 / bf16 weights, decode (m = 1) and prefill (m > 1) paths.
+    public static func gemmHalf(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "gemm f16/bf16 weights", kernelSet: kernels.name)
+        for format in [HalfFormat.f16, .bf16] {
+            for (m, n, k) in [(1, 1, 1), (1, 37, 100), (1, 8, 1027), (2, 5, 9), (7, 33, 257), (50, 70, 300)] {
+                let ldw = k + 3
+                let w = randomFloats(n * ldw, seed: 11).map { format == .f16 ? halfBitsFromFloat($0) : bfloat16BitsFromFloat($0) }
+                let a = randomFloats(m * k, seed: 12)
+                var found = [Float](repeating: 0, count: m * n)
+                var expected = found
+                w.withUnsafeBytes { w in
+                    a.withUnsafeBufferPointer { a in
+                        func arguments(_ c: UnsafeMutablePointer<Float>) -> HalfGEMMArguments {
+                            HalfGEMMArguments(m: m, n: n, k: k, a: a.baseAddress!, w: w.baseAddress!, ldw: ldw, format: format, c: c)
+                        }
+                        found.withUnsafeMutableBufferPointer { kernels.gemmHalf(arguments($0.baseAddress!)) }
+                        expected.withUnsafeMutableBufferPointer { ReferenceKernels.gemmHalf(arguments($0.baseAddress!)) }
+                    }
+                }
+                tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "\(format) \(m)x\(n)x\(k)")
+            }
+        }
+        return tally.result
+    }
+
+    /// Every one of the 65536 f16 and bf16 bit patterns must convert exactly (NaN stays NaN).
+    public static func convert(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "f16/bf16 -> f32", kernelSet: kernels.name)
+        let bits = (0...UInt16.max).map { $0 }
+        for format in [HalfFormat.f16, .bf16] {
+            var found = [Float](repeating: 0, count: bits.count)
+            var expected = found
+            bits.withUnsafeBytes { source in
+                kernels.convertToFloat(source.baseAddress!, format: format, &found, count: bits.count)
+                ReferenceKernels.convertToFloat(source.baseAddress!, format: format, &expected, count: bits.count)
+            }
+            tally.compare(found, expected, atol: 0, rtol: 0, "\(format) all bit patterns")
+        }
+        return tally.result
+    }
+
+    // MARK: - Row-wise kernels
+
+    public static let rowSizes = [1, 3, 7, 8, 15, 16, 17, 31, 33, 100, 127, 1000, 4099]
+
+    /// Large logits, a fully masked (-inf) row that must give zeros (not NaN), and single masked entries.
+    public static func softmax(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "softmax", kernelSet: kernels.name)
+        for cols in rowSizes {
+            let rows = 3
+            var x = randomFloats(rows * cols, seed: UInt64(cols), scale: 30)
+            x[0] = 80
+            if cols > 2 {
+                for i in 0..<cols { x[cols + i] = -.infinity }
+                x[2 * cols + 1] = -.infinity
+            }
+            var found = [Float](repeating: .nan, count: x.count)
+            var expected = found
+            kernels.softmax(x, &found, rows: rows, cols: cols)
+            ReferenceKernels.softmax(x, &expected, rows: rows, cols: cols)
+            tally.compare(found, expected, atol: 1e-7, rtol: 2e-6, "cols=\(cols)")
+        }
+        return tally.result
+    }
+
+    public static func rmsNorm(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "rmsnorm", kernelSet: kernels.name)
+        for cols in rowSizes {
+            let rows = 5
+            let x = randomFloats(rows * cols, seed: 21, scale: 4), w = randomFloats(cols, seed: 22)
+            var found = [Float](repeating: 0, count: x.count)
+            var expected = found
+            kernels.rmsNorm(x, weight: w, &found, rows: rows, cols: cols, epsilon: 1e-6)
+            ReferenceKernels.rmsNorm(x, weight: w, &expected, rows: rows, cols: cols, epsilon: 1e-6)
+            tally.compare(found, expected, atol: 1e-6, rtol: 1e-5, "cols=\(cols)")
+        }
+        return tally.result
+    }
+
+    public static func layerNorm(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "layernorm", kernelSet: kernels.name)
+        for cols in rowSizes {
+            let rows = 5
+            let x = randomFloats(rows * cols, seed: 21, scale: 4), w = randomFloats(cols, seed: 22), b = randomFloats(cols, seed: 23)
+            for affine in [true, false] {
+                var found = [Float](repeating: 0, count: x.count)
+                var expected = found
+                w.withUnsafeBufferPointer { w in
+                    b.withUnsafeBufferPointer { b in
+                        let (wp, bp) = affine ? (w.baseAddress, b.baseAddress) : (nil, nil)
+                        kernels.layerNorm(x, weight: wp, bias: bp, &found, rows: rows, cols: cols, epsilon: 1e-5)
+                        ReferenceKernels.layerNorm(x, weight: wp, bias: bp, &expected, rows: rows, cols: cols, epsilon: 1e-5)
+                    }
+                }
+                tally.compare(found, expected, atol: 2e-6, rtol: 1e-5, "cols=\(cols) affine=\(affine)")
+            }
+        }
+        return tally.result
+    }
+
+    public static func rope(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "rope", kernelSet: kernels.name)
+        let configs: [(RoPEConfig, headDim: Int)] = [
+            (RoPEConfig(rotaryDims: 64, base: 10000, layout: .neox), 64),
+            (RoPEConfig(rotaryDims: 128, base: 500000, scaling: .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4,
+                                                                       originalContext: 8192), layout: .neox), 128),
+            (RoPEConfig(rotaryDims: 22, base: 10000, scaling: .linear(factor: 4), layout: .interleaved), 22),
+            (RoPEConfig(rotaryDims: 18, base: 1_000_000, layout: .neox), 30),  // partial rotation
+            (RoPEConfig(rotaryDims: 2, layout: .interleaved), 2),
+        ]
+        for (config, headDim) in configs {
+            let tokens = 7, heads = 3
+            let positions: [Int32] = [0, 1, 2, 100, 4095, 17, 3]
+            let table = RoPETable(config: config, capacity: 4096)
+            var found = randomFloats(tokens * heads * headDim, seed: 51)
+            var expected = found
+            table.cos.withUnsafeBufferPointer { cos in
+                table.sin.withUnsafeBufferPointer { sin in
+                    func arguments(_ x: UnsafeMutablePointer<Float>) -> RoPEArguments {
+                        RoPEArguments(x: x, tokens: tokens, heads: heads, headDim: headDim, rotaryDims: config.rotaryDims,
+                                      positions: positions, cos: cos.baseAddress!, sin: sin.baseAddress!, layout: config.layout)
+                    }
+                    found.withUnsafeMutableBufferPointer { kernels.rope(arguments($0.baseAddress!)) }
+                    expected.withUnsafeMutableBufferPointer { ReferenceKernels.rope(arguments($0.baseAddress!)) }
+                }
+            }
+            tally.compare(found, expected, atol: 1e-6, rtol: 1e-6, "\(config.layout) dims=\(config.rotaryDims)/\(headDim) \(config.scaling)")
+        }
+        return tally.result
+    }
+
+    // MARK: - Element-wise kernels
+
+    static func activationInputs(_ count: Int) -> [Float] {
+        var x = randomFloats(count, seed: 31, scale: 12)
+        if count > 4 { x[0] = -100; x[1] = 100; x[2] = 0; x[3] = -88.5 }  // saturation and exp underflow
+        return x
+    }
+
+    public static func activations(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "silu/gelu", kernelSet: kernels.name)
+        for count in rowSizes {
+            let x = activationInputs(count)
+            for kind in Activation.allCases {
+                var found = [Float](repeating: 0, count: count)
+                var expected = found
+                kernels.activation(kind, x, &found, count: count)
+                ReferenceKernels.activation(kind, x, &expected, count: count)
+                tally.compare(found, expected, atol: 2e-6, rtol: 2e-6, "\(kind) n=\(count)")
+            }
+        }
+        return tally.result
+    }
+
+    public static func gatedActivations(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "swiglu/geglu", kernelSet: kernels.name)
+        for count in rowSizes {
+            let x = activationInputs(count), up = randomFloats(count, seed: 32, scale: 3)
+            for kind in Activation.allCases {
+                var found = [Float](repeating: 0, count: count)
+                var expected = found
+                kernels.gatedActivation(kind, gate: x, up: up, &found, count: count)
+                ReferenceKernels.gatedActivation(kind, gate: x, up: up, &expected, count: count)
+                tally.compare(found, expected, atol: 6e-6, rtol: 2e-6, "gated \(kind) n=\(count)")
+            }
+        }
+        return tally.result
+    }
+
+    public static func add(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "residual add", kernelSet: kernels.name)
+        for count in rowSizes {
+            let a = randomFloats(count, seed: 41), b = randomFloats(count, seed: 42)
+            var found = [Float](repeating: 0, count: count)
+            var expected = found
+            kernels.add(a, b, &found, count: count)
+            ReferenceKernels.add(a, b, &expected, count: count)
+            tally.compare(found, expected, atol: 0, rtol: 0, "n=\(count)")
+        }
+        return tally.result
+    }
+
+    public static func embedding(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "embedding gather", kernelSet: kernels.name)
+        let vocabulary = 50, ids: [Int32] = [0, 49, 7, 7, 23]
+        for dim in [1, 9, 64, 100] {
+            let table = randomFloats(vocabulary * dim, seed: 43)
+            let encoded: [(DType, [UInt8])] = [
+                (.f32, table.withUnsafeBytes { Array($0) }),
+                (.f16, table.map(halfBitsFromFloat).withUnsafeBytes { Array($0) }),
+                (.bf16, table.map(bfloat16BitsFromFloat).withUnsafeBytes { Array($0) }),
+            ]
+            for (dtype, bytes) in encoded {
+                var found = [Float](repeating: 0, count: ids.count * dim)
+                var expected = found
+                bytes.withUnsafeBytes { raw in
+                    kernels.embeddingGather(table: raw.baseAddress!, dtype: dtype, dim: dim, ids: ids, count: ids.count, &found)
+                    ReferenceKernels.embeddingGather(table: raw.baseAddress!, dtype: dtype, dim: dim, ids: ids, count: ids.count, &expected)
+                }
+                tally.compare(found, expected, atol: 0, rtol: 0, "\(dtype) dim=\(dim)")
+            }
+        }
+        return tally.result
+    }
+}

@@ -1,0 +1,84 @@
+// Every fast kernel of every kernel set this CPU supports against the plain reference (see
+// KernelConformance for the shapes and tolerances), plus checks that the checker itself notices errors.
+import TesseraCore
+import TesseraKernels
+import XCTest
+
+final class KernelConformanceTests: XCTestCase {
+    func testGEMM() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemm(k)) } }
+    func testGEMV() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemv(k)) } }
+    func testHalfWeightMatmul() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemmHalf(k)) } }
+    func testHalfConversionIsExactForEveryBitPattern() { forEachKernelSet { _, k in assertPassed(KernelConformance.convert(k)) } }
+    func testSoftmaxStableAndMasked() { forEachKernelSet { _, k in assertPassed(KernelConformance.softmax(k)) } }
+    func testRMSNorm() { forEachKernelSet { _, k in assertPassed(KernelConformance.rmsNorm(k)) } }
+    func testLayerNorm() { forEachKernelSet { _, k in assertPassed(KernelConformance.layerNorm(k)) } }
+    func testRoPE() { forEachKernelSet { _, k in assertPassed(KernelConformance.rope(k)) } }
+    func testActivations() { forEachKernelSet { _, k in assertPassed(KernelConformance.activations(k)) } }
+    func testGatedActivations() { forEachKernelSet { _, k in assertPassed(KernelConformance.gatedActivations(k)) } }
+    func testResidualAdd() { forEachKernelSet { _, k in assertPassed(KernelConformance.add(k)) } }
+    func testEmbeddingGather() { forEachKernelSet { _, k in assertPassed(KernelConformance.embedding(k)) } }
+
+    func testSoftmaxOfAFullyMaskedRowIsZeroNotNaN() {
+        forEachKernelSet { id, kernels in
+            let x = [Float](repeating: -.infinity, count: 19)
+            var y = [Float](repeating: .nan, count: 19)
+            kernels.softmax(x, &y, rows: 1, cols: 19)
+            XCTAssertEqual(y, [Float](repeating: 0, count: 19), "\(id)")
+        }
+    }
+
+    func testGEMMWithZeroDepthKeepsOrClearsC() {
+        forEachKernelSet { id, kernels in
+            for accumulate in [true, false] {
+                var c: [Float] = [1, 2, 3, 4]
+                let a: [Float] = [0], b: [Float] = [0]
+                kernels.gemm(GEMMArguments(m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, c: &c, accumulate: accumulate))
+                XCTAssertEqual(c, accumulate ? [1, 2, 3, 4] : [0, 0, 0, 0], "\(id) accumulate=\(accumulate)")
+            }
+        }
+    }
+
+    /// The checker must fail a kernel set that is wrong: a set whose rmsNorm forgets the weight.
+    func testTheCheckerCatchesAWrongKernel() {
+        let result = KernelConformance.rmsNorm(BrokenKernels.self)
+        XCTAssertFalse(result.passed)
+        XCTAssertTrue(result.description.contains("FAILED"), result.description)
+    }
+}
+
+/// The generic kernels with one deliberate bug, to show that conformance checks can fail.
+enum BrokenKernels: KernelSet {
+    static let name = "broken"
+    static let base = KernelSetID.generic.kernels
+    static func gemm(_ a: GEMMArguments) { base.gemm(a) }
+    static func gemv(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        base.gemv(n: n, k: k, w: w, ldw: ldw, x: x, y: y, accumulate: accumulate)
+    }
+    static func gemmHalf(_ a: HalfGEMMArguments) { base.gemmHalf(a) }
+    static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) { base.softmax(x, y, rows: rows, cols: cols) }
+    static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, epsilon: Float) {
+        let ones = [Float](repeating: 1, count: cols)
+        base.rmsNorm(x, weight: ones, y, rows: rows, cols: cols, epsilon: epsilon)
+    }
+    static func layerNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+                          rows: Int, cols: Int, epsilon: Float) {
+        base.layerNorm(x, weight: weight, bias: bias, y, rows: rows, cols: cols, epsilon: epsilon)
+    }
+    static func rope(_ a: RoPEArguments) { base.rope(a) }
+    static func activation(_ kind: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        base.activation(kind, x, y, count: count)
+    }
+    static func gatedActivation(_ kind: Activation, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        base.gatedActivation(kind, gate: gate, up: up, y, count: count)
+    }
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { base.add(a, b, y, count: count) }
+    static func embeddingGather(table: UnsafeRawPointer, dtype: DType, dim: Int, ids: UnsafePointer<Int32>, count: Int, _ out: UnsafeMutablePointer<Float>) {
+        base.embeddingGather(table: table, dtype: dtype, dim: dim, ids: ids, count: count, out)
+    }
+    static func convertToFloat(_ s: UnsafeRawPointer, format: HalfFormat, _ d: UnsafeMutablePointer<Float>, count: Int) {
+        base.convertToFloat(s, format: format, d, count: count)
+    }
+    static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
+    static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }
+    static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float { base.streamRead(x, count: count) }
+}
