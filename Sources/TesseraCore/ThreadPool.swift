@@ -29,6 +29,8 @@ public final class ThreadPool: @unchecked Sendable {
     // The current job; written by the submitting thread before the sequence number is published.
     private var job: ((Int) -> Void)?
     private var jobTaskCount = 0
+    /// When set, each thread runs `job(threadIndex)` once instead of taking tasks from the counter.
+    private var jobOnEachThread = false
     private var shuttingDown = false
     private let submitLock = NSLock()
     private var workers: [Thread] = []
@@ -44,7 +46,7 @@ public final class ThreadPool: @unchecked Sendable {
         for index in 1..<threads {
             exited.enter()
             let thread = Thread { [unowned self] in
-                self.workerLoop()
+                self.workerLoop(index: index)
                 self.exited.leave()
             }
             thread.name = "tessera-worker-\(index)"
@@ -85,17 +87,32 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<taskCount { body(i) }
             return
         }
+        submit(body, taskCount: taskCount, onEachThread: false)
+    }
+
+    /// Runs `body(t)` exactly once on each thread t of the pool (0 is the caller), all at the same time —
+    /// for per-thread work such as hardware probes, where two shares must never land on one thread.
+    public func runOnEachThread(_ body: (Int) -> Void) {
+        if workers.isEmpty || ThreadPool.insideParallelRegion || shuttingDown {
+            body(0)
+            return
+        }
+        submit(body, taskCount: threadCount, onEachThread: true)
+    }
+
+    private func submit(_ body: (Int) -> Void, taskCount: Int, onEachThread: Bool) {
         submitLock.lock()
         defer { submitLock.unlock() }
         withoutActuallyEscaping(body) { body in
             job = body
             jobTaskCount = taskCount
+            jobOnEachThread = onEachThread
             tessera_atomic_store_i64(nextTask, 0)
             tessera_atomic_store_i64(busyWorkers, Int64(workers.count))
             tessera_atomic_store_u32(sequence, tessera_atomic_load_u32(sequence) &+ 1)
             if tessera_atomic_load_i64(sleepers) > 0 { tessera_futex_wake(sequence, Int32.max) }
             ThreadPool.insideParallelRegion = true
-            runTasks(body, taskCount)
+            if onEachThread { body(0) } else { runTasks(body, taskCount) }
             ThreadPool.insideParallelRegion = false
             while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
             job = nil
@@ -123,7 +140,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop() {
+    private func workerLoop(index: Int) {
         ThreadPool.insideParallelRegion = true
         var seen: UInt32 = 0
         while true {
@@ -144,7 +161,9 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = current
             if shuttingDown { return }
-            if let body = job { runTasks(body, jobTaskCount) }
+            if let body = job {
+                if jobOnEachThread { body(index) } else { runTasks(body, jobTaskCount) }
+            }
             _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
         }
     }

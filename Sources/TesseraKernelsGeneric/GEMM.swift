@@ -178,7 +178,7 @@ func blockedGEMM(_ args: GEMMArguments,
                  packB: (_ col0: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
     let pool = ThreadPool.shared
     let rowsPerPass = min(args.m, gemmMaxRows)
-    let chunkColumns = min(args.n, gemmChunkColumns)
+    let chunkColumns = min(args.n, max(gemmChunkColumns, pool.threadCount * 64))
     let depthBlocks = (args.k + gemmKC - 1) / gemmKC
     let paddedRowsPerPass = (rowsPerPass + gemmMR - 1) / gemmMR * gemmMR
     let paddedChunkColumns = (chunkColumns + gemmNR - 1) / gemmNR * gemmNR
@@ -212,13 +212,18 @@ func blockedGEMM(_ args: GEMMArguments,
                     packB(col0 + panel * gemmNR, p0, kc, packedB + p0 * paddedColumns + panel * gemmNR * kc)
                 }
             }
+            // Tasks: equal row bands of at most gemmTaskRows, and column blocks narrow enough that
+            // there are about three tasks per thread (for balance), but no narrower than one panel.
             let rowTasks = (rows + gemmTaskRows - 1) / gemmTaskRows
-            let columnTasks = (columns + gemmTaskColumns - 1) / gemmTaskColumns
+            let taskRows = ((rows + rowTasks - 1) / rowTasks + gemmMR - 1) / gemmMR * gemmMR
+            let wantedColumnTasks = max(1, (3 * pool.threadCount + rowTasks - 1) / rowTasks)
+            let taskColumns = min(gemmTaskColumns, max(gemmNR, ((columns + wantedColumnTasks - 1) / wantedColumnTasks + gemmNR - 1) / gemmNR * gemmNR))
+            let columnTasks = (columns + taskColumns - 1) / taskColumns
             pool.parallelFor(rowTasks * columnTasks) { task in
-                let taskRow = (task % rowTasks) * gemmTaskRows
-                let taskColumn = (task / rowTasks) * gemmTaskColumns
-                let rowEnd = min(rows, taskRow + gemmTaskRows)
-                let columnEnd = min(columns, taskColumn + gemmTaskColumns)
+                let taskRow = (task % rowTasks) * taskRows
+                let taskColumn = (task / rowTasks) * taskColumns
+                let rowEnd = min(rows, taskRow + taskRows)
+                let columnEnd = min(columns, taskColumn + taskColumns)
                 for p0 in stride(from: 0, to: args.k, by: gemmKC) {
                     let kc = min(gemmKC, args.k - p0)
                     let accumulate = args.accumulate || p0 > 0

@@ -8,7 +8,7 @@ extension ISAKernels {
         let pool = ThreadPool.shared
         let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount)
         defer { sink.deallocate() }
-        pool.parallelFor(pool.threadCount) { thread in
+        pool.runOnEachThread { thread in
             // 12 independent chains: enough to cover FMA latency x throughput on current cores.
             let m = VF(repeating: 0.999_999), a = VF(repeating: 1e-7)
             var r0 = VF(repeating: 1), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0
@@ -31,7 +31,7 @@ extension ISAKernels {
         let tasks = pool.threadCount
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: tasks)
         defer { partial.deallocate() }
-        pool.parallelFor(tasks) { t in
+        pool.runOnEachThread { t in
             let lo = count * t / tasks, hi = count * (t + 1) / tasks
             var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
             var i = lo

@@ -32,6 +32,20 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    func testRunOnEachThreadGivesEveryThreadExactlyOneCall() {
+        let pool = ThreadPool(threads: 4)
+        for _ in 0..<20 {
+            let calls = Mutex<[Int: Int]>([:])
+            pool.runOnEachThread { index in
+                let name = Int(bitPattern: UInt(pthread_self()))
+                calls.withLock { $0[index, default: 0] += 1; $0[-name - 1] = index }
+            }
+            let seen = calls.withLock { $0 }
+            XCTAssertEqual((0..<4).map { seen[$0] ?? 0 }, [1, 1, 1, 1])
+            XCTAssertEqual(seen.keys.filter { $0 < 0 }.count, 4, "four distinct threads")
+        }
+    }
+
     func testNestedLoopsRunSeriallyInsideATask() {
         let pool = ThreadPool(threads: 2)
         let total = Mutex(0)
