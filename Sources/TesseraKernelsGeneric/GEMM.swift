@@ -28,15 +28,10 @@ let gemmChunkColumns = 512
 @inline(__always)
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    // Bring the C tile towards L1 while the k loop runs (it is read and written once at the end).
-    for row in 0..<gemmMR {
-        tessera_prefetch_write(c + row * ldc)
-        tessera_prefetch_write(c + row * ldc + gemmNR - 1)
-    }
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
     var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
     var pa = a, pb = b
-    for _ in 0..<kc {
+    @inline(__always) func step() {
         let b0 = load(pb), b1 = load(pb + vectorWidth)
         var av = VF(repeating: pa[0])
         c00.addProduct(av, b0); c01.addProduct(av, b1)
@@ -53,6 +48,15 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         pa += gemmMR
         pb += gemmNR
     }
+    // Prefetch the C tile a few dozen iterations before the end, late enough that the A and B
+    // lines streaming through L1 meanwhile do not evict it again.
+    let tail = min(kc, 24)
+    for _ in 0..<(kc - tail) { step() }
+    for row in 0..<gemmMR {
+        tessera_prefetch_write(c + row * ldc)
+        tessera_prefetch_write(c + row * ldc + gemmNR - 1)
+    }
+    for _ in 0..<tail { step() }
     @inline(__always) func write(_ row: Int, _ v0: VF, _ v1: VF) {
         let p = c + row * ldc
         if accumulate {
@@ -228,7 +232,8 @@ func blockedGEMM(_ args: GEMMArguments,
                     let kc = min(gemmKC, args.k - p0)
                     let accumulate = args.accumulate || p0 > 0
                     // The B micro-panel (KC x NR) stays in L1 while the task's A panels stream from L2;
-                    // meanwhile the next B micro-panel is prefetched, a slice per micro-kernel call.
+                    // meanwhile the next B micro-panel is prefetched into L2 (not L1, which the current one fills),
+                    // a slice per micro-kernel call.
                     let panelLines = kc * gemmNR / 16
                     let callsPerColumn = (rowEnd - taskRow + gemmMR - 1) / gemmMR
                     let linesPerCall = (panelLines + callsPerColumn - 1) / callsPerColumn
@@ -240,7 +245,7 @@ func blockedGEMM(_ args: GEMMArguments,
                             if let nextPanel {
                                 let first = (i - taskRow) / gemmMR * linesPerCall
                                 var line = first
-                                while line < min(panelLines, first + linesPerCall) { tessera_prefetch(nextPanel + line * 16); line += 1 }
+                                while line < min(panelLines, first + linesPerCall) { tessera_prefetch_l2(nextPanel + line * 16); line += 1 }
                             }
                             let aPanel = packedA + p0 * paddedRows + (i / gemmMR) * gemmMR * kc
                             let tileRows = min(gemmMR, rowEnd - i)

@@ -63,6 +63,8 @@ static inline void tessera_cpu_relax(void) {
 /// Cache prefetch hints (for reading, and for a line about to be written).
 static inline void tessera_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 static inline void tessera_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+/// Prefetch into L2 only (prefetcht1), for data needed soon but not yet: it does not disturb L1.
+static inline void tessera_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
 
 /// A compiler barrier that keeps a benchmark's result alive.
 static inline void tessera_do_not_optimize(const void *p) { __asm__ __volatile__("" : : "r"(p) : "memory"); }
