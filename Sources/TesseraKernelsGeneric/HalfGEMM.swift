@@ -36,28 +36,25 @@ extension ISAKernels {
         ThreadPool.shared.parallelRanges((args.n + 3) / 4, grain: max(1, 4096 / max(k, 1))) { blocks in
             let rowEnd = min(args.n, blocks.upperBound * 4)
             var row = blocks.lowerBound * 4
+            while row + 4 <= rowEnd {
+                if args.format == .f16 {
+                    halfGEMVRows4(k: k, w: args.w + row * rowBytes, rowBytes: rowBytes, x: args.a, y: args.c + row,
+                                  accumulate: args.accumulate, format: .f16, load: loadHalf)
+                } else {
+                    halfGEMVRows4(k: k, w: args.w + row * rowBytes, rowBytes: rowBytes, x: args.a, y: args.c + row,
+                                  accumulate: args.accumulate, format: .bf16, load: loadBFloat16)
+                }
+                row += 4
+            }
             while row < rowEnd {
-                let rows = min(4, rowEnd - row)
-                var acc = (VF(), VF(), VF(), VF())
+                let base = args.w + row * rowBytes
+                var acc = VF()
                 var p = 0
-                while p + vectorWidth <= k {
-                    let xv = load(args.a + p)
-                    let base = args.w + row * rowBytes + p * 2
-                    acc.0.addProduct(loadHalf(base, format: args.format), xv)
-                    if rows > 1 { acc.1.addProduct(loadHalf(base + rowBytes, format: args.format), xv) }
-                    if rows > 2 { acc.2.addProduct(loadHalf(base + 2 * rowBytes, format: args.format), xv) }
-                    if rows > 3 { acc.3.addProduct(loadHalf(base + 3 * rowBytes, format: args.format), xv) }
-                    p += vectorWidth
-                }
-                let sums = (horizontalSum(acc.0), horizontalSum(acc.1), horizontalSum(acc.2), horizontalSum(acc.3))
-                for r in 0..<rows {
-                    var sum = r == 0 ? sums.0 : r == 1 ? sums.1 : r == 2 ? sums.2 : sums.3
-                    let base = args.w + (row + r) * rowBytes
-                    for q in p..<k { sum += scalarHalf(base, q, format: args.format) * args.a[q] }
-                    let out = args.c + (row + r)
-                    out.pointee = args.accumulate ? out.pointee + sum : sum
-                }
-                row += rows
+                while p + vectorWidth <= k { acc.addProduct(loadHalf(base + 2 * p, format: args.format), load(args.a + p)); p += vectorWidth }
+                var sum = horizontalSum(acc)
+                while p < k { sum += scalarHalf(base, p, format: args.format) * args.a[p]; p += 1 }
+                args.c[row] = args.accumulate ? args.c[row] + sum : sum
+                row += 1
             }
         }
     }
@@ -82,4 +79,31 @@ func convertHalfRow(_ source: UnsafeRawPointer, format: HalfFormat, _ destinatio
         destination[i] = scalarHalf(source, i, format: format)
         i += 1
     }
+}
+
+/// y[0..<4] (+)= W[0..<4, :] · x for 16-bit weight rows `rowBytes` apart, converted by `load`.
+@inline(__always)
+func halfGEMVRows4(k: Int, w: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                   accumulate: Bool, format: HalfFormat, load convert: (UnsafeRawPointer) -> VF) {
+    let w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes
+    var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
+    var p = 0
+    while p + vectorWidth <= k {
+        let xv = load(x + p)
+        a0.addProduct(convert(w0 + 2 * p), xv)
+        a1.addProduct(convert(w1 + 2 * p), xv)
+        a2.addProduct(convert(w2 + 2 * p), xv)
+        a3.addProduct(convert(w3 + 2 * p), xv)
+        p += vectorWidth
+    }
+    var s0 = horizontalSum(a0), s1 = horizontalSum(a1), s2 = horizontalSum(a2), s3 = horizontalSum(a3)
+    while p < k {  // scalar tail (a vector load here would read past the row)
+        let xv = x[p]
+        s0 += scalarHalf(w0, p, format: format) * xv
+        s1 += scalarHalf(w1, p, format: format) * xv
+        s2 += scalarHalf(w2, p, format: format) * xv
+        s3 += scalarHalf(w3, p, format: format) * xv
+        p += 1
+    }
+    if accumulate { y[0] += s0; y[1] += s1; y[2] += s2; y[3] += s3 } else { y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3 }
 }

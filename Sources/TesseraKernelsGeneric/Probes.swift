@@ -33,15 +33,22 @@ extension ISAKernels {
         defer { partial.deallocate() }
         pool.runOnEachThread { t in
             let lo = count * t / tasks, hi = count * (t + 1) / tasks
-            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
-            var i = lo
-            while i + 4 * vectorWidth <= hi {
-                a0 += load(x + i); a1 += load(x + i + vectorWidth)
-                a2 += load(x + i + 2 * vectorWidth); a3 += load(x + i + 3 * vectorWidth)
-                i += 4 * vectorWidth
+            // Four concurrent streams per thread (as GEMV reads four weight rows at once), each with two
+            // accumulators: enough independent loads in flight to saturate memory.
+            let quarter = (hi - lo) / 4 / (2 * vectorWidth) * (2 * vectorWidth)
+            let s0 = x + lo, s1 = s0 + quarter, s2 = s1 + quarter, s3 = s2 + quarter
+            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF(), a4 = VF(), a5 = VF(), a6 = VF(), a7 = VF()
+            var i = 0
+            while i < quarter {
+                a0 += load(s0 + i); a1 += load(s0 + i + vectorWidth)
+                a2 += load(s1 + i); a3 += load(s1 + i + vectorWidth)
+                a4 += load(s2 + i); a5 += load(s2 + i + vectorWidth)
+                a6 += load(s3 + i); a7 += load(s3 + i + vectorWidth)
+                i += 2 * vectorWidth
             }
-            var s = horizontalSum(a0 + a1 + a2 + a3)
-            while i < hi { s += x[i]; i += 1 }
+            var s = horizontalSum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7)
+            var j = lo + 4 * quarter
+            while j < hi { s += x[j]; j += 1 }
             partial[t] = s
         }
         var sum: Float = 0

@@ -67,15 +67,9 @@ let vectorWidth = VF.scalarCount
 /// `vectorWidth` IEEE halves at `p` as floats.
 @inline(__always) func loadHalf(_ p: UnsafeRawPointer) -> VF {
     #if TESSERA_AVX512
-    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
-        tessera_f16x16_to_f32_avx512(p.assumingMemoryBound(to: UInt16.self), buffer.baseAddress!)
-        return load(buffer.baseAddress!)
-    }
+    return tessera_load_f16x16_avx512(p.assumingMemoryBound(to: UInt16.self))
     #elseif TESSERA_AVX2
-    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { buffer in
-        tessera_f16x8_to_f32_avx2(p.assumingMemoryBound(to: UInt16.self), buffer.baseAddress!)
-        return load(buffer.baseAddress!)
-    }
+    return tessera_load_f16x8_avx2(p.assumingMemoryBound(to: UInt16.self))
     #else
     // Bit trick: shift exponent+mantissa into place and multiply by 2^112 to rebias (this also
     // normalises subnormals); infinities and NaNs get the all-ones exponent back afterwards.

@@ -83,9 +83,9 @@ uint64_t tessera_now_ns(void);
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// 8 IEEE halves -> 8 floats (vcvtph2ps).
-__attribute__((target("avx2,f16c"))) static inline void tessera_f16x8_to_f32_avx2(const uint16_t *src, float *dst) {
-    _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src)));
+/// 8 IEEE halves -> 8 floats (vcvtph2ps); Swift sees __m256 as SIMD8<Float>.
+__attribute__((target("avx2,f16c"))) static inline __m256 tessera_load_f16x8_avx2(const uint16_t *src) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
 }
 /// 8 floats -> 8 IEEE halves, round to nearest even (vcvtps2ph).
 __attribute__((target("avx2,f16c"))) static inline void tessera_f32x8_to_f16_avx2(const float *src, uint16_t *dst) {
@@ -111,9 +111,9 @@ __attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(con
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
-/// 16 IEEE halves -> 16 floats.
-__attribute__((target("avx512f"))) static inline void tessera_f16x16_to_f32_avx512(const uint16_t *src, float *dst) {
-    _mm512_storeu_ps(dst, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)src)));
+/// 16 IEEE halves -> 16 floats; Swift sees __m512 as SIMD16<Float>.
+__attribute__((target("avx512f"))) static inline __m512 tessera_load_f16x16_avx512(const uint16_t *src) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)src));
 }
 #endif
 
