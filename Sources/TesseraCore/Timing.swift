@@ -16,6 +16,26 @@ public enum Timing {
         }
     }
 
+    /// Times `first` and `second` alternately, `repeats` times each (after a warm-up of each), so that
+    /// both see the same machine load; returns their median times and the median of the per-pair
+    /// ratios time(second) / time(first) — i.e. how fast `first` runs relative to `second`.
+    public static func measurePaired(repeats: Int, _ first: () -> Void, _ second: () -> Void)
+        -> (first: Double, second: Double, speedRatio: Double) {
+        first()
+        second()
+        var a: [Double] = [], b: [Double] = [], ratios: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            var start = now()
+            first()
+            a.append(now() - start)
+            start = now()
+            second()
+            b.append(now() - start)
+            ratios.append(b.last! / a.last!)
+        }
+        return (median(a), median(b), median(ratios))
+    }
+
     public static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         if sorted.isEmpty { return .nan }

@@ -86,8 +86,17 @@ func convertHalfRow(_ source: UnsafeRawPointer, format: HalfFormat, _ destinatio
 func halfGEMVRows4(k: Int, w: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                    accumulate: Bool, format: HalfFormat, load convert: (UnsafeRawPointer) -> VF) {
     let w0 = w, w1 = w + rowBytes, w2 = w + 2 * rowBytes, w3 = w + 3 * rowBytes
-    var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
+    var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF(), b0 = VF(), b1 = VF(), b2 = VF(), b3 = VF()
     var p = 0
+    while p + 2 * vectorWidth <= k {
+        let xa = load(x + p), xb = load(x + p + vectorWidth)
+        let q = 2 * (p + vectorWidth)
+        a0.addProduct(convert(w0 + 2 * p), xa); b0.addProduct(convert(w0 + q), xb)
+        a1.addProduct(convert(w1 + 2 * p), xa); b1.addProduct(convert(w1 + q), xb)
+        a2.addProduct(convert(w2 + 2 * p), xa); b2.addProduct(convert(w2 + q), xb)
+        a3.addProduct(convert(w3 + 2 * p), xa); b3.addProduct(convert(w3 + q), xb)
+        p += 2 * vectorWidth
+    }
     while p + vectorWidth <= k {
         let xv = load(x + p)
         a0.addProduct(convert(w0 + 2 * p), xv)
@@ -96,7 +105,7 @@ func halfGEMVRows4(k: Int, w: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<
         a3.addProduct(convert(w3 + 2 * p), xv)
         p += vectorWidth
     }
-    var s0 = horizontalSum(a0), s1 = horizontalSum(a1), s2 = horizontalSum(a2), s3 = horizontalSum(a3)
+    var s0 = horizontalSum(a0 + b0), s1 = horizontalSum(a1 + b1), s2 = horizontalSum(a2 + b2), s3 = horizontalSum(a3 + b3)
     while p < k {  // scalar tail (a vector load here would read past the row)
         let xv = x[p]
         s0 += scalarHalf(w0, p, format: format) * xv

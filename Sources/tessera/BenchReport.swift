@@ -9,9 +9,16 @@ struct BenchRow: Encodable {
     /// The figure this one is compared with (a peer or a hardware limit), if any.
     var reference: Double?
     var referenceName: String?
-    /// value / reference, when both exist.
-    var ratio: Double? { reference.map { value / $0 } }
+    /// The median of per-repeat ratios when measured in pairs (robust to a noisy machine), else value / reference.
+    var pairedRatio: Double? = nil
+    var ratio: Double? { pairedRatio ?? reference.map { value / $0 } }
     var note: String = ""
+
+    init(name: String, value: Double, unit: String, reference: Double? = nil, referenceName: String? = nil,
+         pairedRatio: Double? = nil, note: String = "") {
+        self.name = name; self.value = value; self.unit = unit; self.reference = reference
+        self.referenceName = referenceName; self.pairedRatio = pairedRatio; self.note = note
+    }
 
     enum CodingKeys: String, CodingKey { case name, value, unit, reference, referenceName = "reference_name", ratio, note }
     func encode(to encoder: Encoder) throws {
