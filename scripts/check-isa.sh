@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/release
 tests=$bin/TesseraPackageTests.xctest
-[ -x "$tests" ] || { echo "check-isa: $tests missing; run: swift build -c release --build-tests" >&2; exit 1; }
+[ -x "$tests" ] || { echo "check-isa: $tests missing; run: swift test -c release (or swift build -c release --build-tests)" >&2; exit 1; }
+[ -x "$bin/tessera" ] || swift build -c release --product tessera
 command -v qemu-x86_64 >/dev/null || { echo "check-isa: qemu-x86_64 missing (apt-get install qemu-user)" >&2; exit 1; }
 
 kernel_tests=TesseraKernelsTests.KernelConformanceTests,TesseraKernelsTests.TensorAPITests

@@ -102,6 +102,21 @@ public protocol KernelSet {
                      y: UnsafeMutablePointer<Float>, accumulate: Bool)
     static func gemmHalf(_ arguments: HalfGEMMArguments)
 
+    /// y (k) = Wᵀ x = Σᵢ x[i]·W[i, :] for W (n x k, row stride ldw); y += when `accumulate`. Single-threaded
+    /// (attention calls it inside its own parallel tasks): the weighted sum of value rows in decode.
+    static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                               y: UnsafeMutablePointer<Float>, accumulate: Bool)
+
+    // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)
+    /// s = softcap(scale · s) in place; softcap 0 means none, else cap · tanh(x / cap).
+    static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float)
+    /// One online-softmax step (flash attention), per row r: m' = max(m[r], maxⱼ s[r,j]);
+    /// s[r,j] = exp(s[r,j] - m'); correction[r] = exp(m[r] - m'); l[r] = l[r]·correction[r] + Σⱼ s[r,j];
+    /// m[r] = m'. Masked (-inf) scores become 0; a row masked so far keeps m = -inf and correction 1.
+    static func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                              rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                              correction: UnsafeMutablePointer<Float>)
+
     // MARK: Normalisation and softmax (rows of `cols` contiguous values; in place allowed)
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)
     /// y = x / sqrt(mean(x²) + eps) * weight

@@ -63,7 +63,8 @@ public enum KernelConformance {
     /// All checks for one kernel set.
     public static func checkAll(_ kernels: any KernelSet.Type) -> [KernelCheckResult] {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
-         layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels)]
+         layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
+         gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels)]
     }
 
     // MARK: - Matrix products
@@ -319,6 +320,66 @@ public enum KernelConformance {
                 }
                 tally.compare(found, expected, atol: 0, rtol: 0, "\(dtype) dim=\(dim)")
             }
+        }
+        return tally.result
+    }
+
+    // MARK: - Attention building blocks
+
+    public static func gemvTransposed(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "gemv transposed", kernelSet: kernels.name)
+        for (n, k) in [(1, 1), (2, 7), (3, 64), (17, 33), (256, 128), (1001, 80)] {
+            let ldw = k + n % 3
+            let w = randomFloats(n * ldw, seed: 71), x = randomFloats(n, seed: 72)
+            for accumulate in [false, true] {
+                var found = randomFloats(k, seed: 73)
+                var expected = found
+                kernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &found, accumulate: accumulate)
+                ReferenceKernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &expected, accumulate: accumulate)
+                tally.compare(found, expected, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5, "\(n)x\(k) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    public static func scaleScores(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "attention score scale", kernelSet: kernels.name)
+        for (rows, cols) in [(1, 1), (3, 17), (8, 64), (5, 131)] {
+            for softcap: Float in [0, 30, 5] {
+                let ld = cols + 2
+                var found = randomFloats(rows * ld, seed: 74, scale: 200)
+                var expected = found
+                kernels.scaleScores(&found, rows: rows, cols: cols, ld: ld, scale: 0.125, softcap: softcap)
+                ReferenceKernels.scaleScores(&expected, rows: rows, cols: cols, ld: ld, scale: 0.125, softcap: softcap)
+                tally.compare(found, expected, atol: 2e-6 * max(1, softcap), rtol: 2e-6, "\(rows)x\(cols) softcap=\(softcap)")
+            }
+        }
+        return tally.result
+    }
+
+    /// Two online steps over a row, including masked entries and rows that are fully masked so far.
+    public static func onlineSoftmax(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "online softmax", kernelSet: kernels.name)
+        for (rows, cols) in [(1, 1), (3, 17), (4, 64), (2, 100)] {
+            let ld = cols + 1
+            var blocks = [randomFloats(rows * ld, seed: 75, scale: 20), randomFloats(rows * ld, seed: 76, scale: 20)]
+            for j in 0..<cols { blocks[0][j] = -.infinity }  // row 0 fully masked in the first block
+            if cols > 3 { blocks[1][ld + 2] = -.infinity; blocks[1][ld] = 90 }
+            var state = [[Float]](repeating: [], count: 2)
+            for (index, run) in [(0, true), (1, false)] {
+                _ = index
+                var m = [Float](repeating: -.infinity, count: rows), l = [Float](repeating: 0, count: rows)
+                var c = [Float](repeating: 0, count: rows)
+                var out: [Float] = []
+                for block in blocks {
+                    var b = block
+                    if run { kernels.onlineSoftmax(&b, rows: rows, cols: cols, ld: ld, rowMax: &m, rowSum: &l, correction: &c) }
+                    else { ReferenceKernels.onlineSoftmax(&b, rows: rows, cols: cols, ld: ld, rowMax: &m, rowSum: &l, correction: &c) }
+                    out += (0..<rows).flatMap { r in b[(r * ld)..<(r * ld + cols)] } + c
+                }
+                state[index] = out + m + l
+            }
+            tally.compare(state[0], state[1], atol: 1e-7, rtol: 3e-6, "\(rows)x\(cols)")
         }
         return tally.result
     }

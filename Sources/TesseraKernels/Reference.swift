@@ -42,6 +42,48 @@ public enum ReferenceKernels {
         }
     }
 
+    public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
+                                      y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        for p in 0..<k {
+            var sum = 0.0
+            for i in 0..<n { sum += Double(x[i]) * Double(w[i * ldw + p]) }
+            y[p] = accumulate ? y[p] + Float(sum) : Float(sum)
+        }
+    }
+
+    public static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float) {
+        for r in 0..<rows {
+            for j in 0..<cols {
+                let v = Double(s[r * ld + j]) * Double(scale)
+                s[r * ld + j] = softcap > 0 ? Float(Double(softcap) * Foundation.tanh(v / Double(softcap))) : Float(v)
+            }
+        }
+    }
+
+    public static func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                     rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                     correction: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = s + r * ld
+            let newMax = max(rowMax[r], (0..<cols).map { row[$0] }.max() ?? -.infinity)
+            if newMax == -.infinity {
+                for j in 0..<cols { row[j] = 0 }
+                correction[r] = 1
+                continue
+            }
+            var sum = 0.0
+            for j in 0..<cols {
+                let e = Foundation.exp(Double(row[j]) - Double(newMax))
+                row[j] = Float(e)
+                sum += e
+            }
+            let c = rowMax[r] == -.infinity ? 0 : Foundation.exp(Double(rowMax[r]) - Double(newMax))
+            correction[r] = Float(c)
+            rowSum[r] = Float(Double(rowSum[r]) * c + sum)
+            rowMax[r] = newMax
+        }
+    }
+
     public static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         for r in 0..<rows {
             let row = x + r * cols, out = y + r * cols

@@ -17,6 +17,9 @@ final class KernelConformanceTests: XCTestCase {
     func testGatedActivations() { forEachKernelSet { _, k in assertPassed(KernelConformance.gatedActivations(k)) } }
     func testResidualAdd() { forEachKernelSet { _, k in assertPassed(KernelConformance.add(k)) } }
     func testEmbeddingGather() { forEachKernelSet { _, k in assertPassed(KernelConformance.embedding(k)) } }
+    func testGEMVTransposed() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemvTransposed(k)) } }
+    func testAttentionScoreScaling() { forEachKernelSet { _, k in assertPassed(KernelConformance.scaleScores(k)) } }
+    func testOnlineSoftmax() { forEachKernelSet { _, k in assertPassed(KernelConformance.onlineSoftmax(k)) } }
 
     func testSoftmaxOfAFullyMaskedRowIsZeroNotNaN() {
         forEachKernelSet { id, kernels in
@@ -74,6 +77,16 @@ enum BrokenKernels: KernelSet {
     static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { base.add(a, b, y, count: count) }
     static func embeddingGather(table: UnsafeRawPointer, dtype: DType, dim: Int, ids: UnsafePointer<Int32>, count: Int, _ out: UnsafeMutablePointer<Float>) {
         base.embeddingGather(table: table, dtype: dtype, dim: dim, ids: ids, count: count, out)
+    }
+    static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        base.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: y, accumulate: accumulate)
+    }
+    static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float) {
+        base.scaleScores(s, rows: rows, cols: cols, ld: ld, scale: scale, softcap: softcap)
+    }
+    static func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, rowMax: UnsafeMutablePointer<Float>,
+                              rowSum: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>) {
+        base.onlineSoftmax(s, rows: rows, cols: cols, ld: ld, rowMax: rowMax, rowSum: rowSum, correction: correction)
     }
     static func convertToFloat(_ s: UnsafeRawPointer, format: HalfFormat, _ d: UnsafeMutablePointer<Float>, count: Int) {
         base.convertToFloat(s, format: format, d, count: count)

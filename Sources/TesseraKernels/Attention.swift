@@ -1,0 +1,140 @@
+// Attention from scratch: the problem description (shapes, heads, masks, softcap) shared by every
+// implementation, and the plain reference in Double that is the oracle for all of them.
+//
+//   scores  S = softcap(scale · Q Kᵀ)           (queries x keys, per head)
+//   weights P = softmax(S + mask)               (row-wise; -inf where the mask hides a key)
+//   output  O = P V
+//
+// Layouts are token-major, as a model's projections produce them: Q is (batch, queries, queryHeads,
+// headDim), K and V are (batch, keys, kvHeads, headDim). Grouped-query attention lets `group =
+// queryHeads / kvHeads` query heads share one K/V head (multi-query when kvHeads == 1, multi-head when
+// equal). The causal mask is aligned bottom-right: with more keys than queries (a decode step or a
+// prefill chunk after cached tokens) query i sits at position keys - queries + i.
+
+/// Which keys each query may see.
+public struct AttentionMask: Sendable, Equatable {
+    /// Query i sees only keys at positions <= its own (keys - queries + i).
+    public var causal: Bool
+    /// Sliding window: a query sees only the `window` most recent positions, its own included.
+    public var window: Int?
+    /// Attention sinks: the first `sinks` positions stay visible even outside the window (StreamingLLM).
+    public var sinks: Int
+    /// Padding: for batch element b only keys 0..<keyLengths[b] exist.
+    public var keyLengths: [Int]?
+
+    public init(causal: Bool = true, window: Int? = nil, sinks: Int = 0, keyLengths: [Int]? = nil) {
+        self.causal = causal
+        self.window = window
+        self.sinks = sinks
+        self.keyLengths = keyLengths
+    }
+
+    /// The keys query `query` of batch element `batch` sees: [0, sinkEnd) ∪ [low, high).
+    @inline(__always)
+    public func visibleKeys(batch: Int, query: Int, queries: Int, keys: Int) -> (sinkEnd: Int, low: Int, high: Int) {
+        let length = keyLengths.map { min($0[batch], keys) } ?? keys
+        let position = keys - queries + query
+        let high = causal ? min(length, position + 1) : length
+        let low = window.map { max(0, position - $0 + 1) } ?? 0
+        return (min(sinks, high), min(low, high), high)
+    }
+
+    @inline(__always)
+    public func isVisible(batch: Int, query: Int, key: Int, queries: Int, keys: Int) -> Bool {
+        let v = visibleKeys(batch: batch, query: query, queries: queries, keys: keys)
+        return key < v.sinkEnd || (key >= v.low && key < v.high)
+    }
+}
+
+/// Sizes and options of one attention call.
+public struct AttentionShape: Sendable, Equatable {
+    public var batch: Int, queries: Int, keys: Int
+    public var queryHeads: Int, kvHeads: Int, headDim: Int
+    /// Defaults to 1 / sqrt(headDim).
+    public var scale: Float
+    /// Logit softcapping (Gemma 2): s -> cap · tanh(s / cap); nil for none.
+    public var softcap: Float?
+    public var mask: AttentionMask
+
+    public init(batch: Int = 1, queries: Int, keys: Int, queryHeads: Int, kvHeads: Int? = nil, headDim: Int,
+                scale: Float? = nil, softcap: Float? = nil, mask: AttentionMask = AttentionMask()) {
+        self.batch = batch; self.queries = queries; self.keys = keys
+        self.queryHeads = queryHeads; self.kvHeads = kvHeads ?? queryHeads; self.headDim = headDim
+        self.scale = scale ?? 1 / Float(headDim).squareRoot()
+        self.softcap = softcap
+        self.mask = mask
+    }
+
+    public var group: Int { queryHeads / kvHeads }
+    public var queryCount: Int { batch * queries * queryHeads * headDim }
+    public var keyCount: Int { batch * keys * kvHeads * headDim }
+    /// Row strides (elements between consecutive tokens) of Q/O and of K/V.
+    public var queryStride: Int { queryHeads * headDim }
+    public var keyStride: Int { kvHeads * headDim }
+
+    /// Checks the head layout and lengths; throws a TensorError describing the mismatch.
+    public func validate() throws(TensorError) {
+        guard batch > 0, queries >= 0, keys >= 0, headDim > 0, queryHeads > 0, kvHeads > 0 else {
+            throw .shapeMismatch(operation: "attention", expected: "positive sizes", found: "\(self)")
+        }
+        guard queryHeads % kvHeads == 0 else {
+            throw .shapeMismatch(operation: "attention", expected: "queryHeads divisible by kvHeads",
+                                 found: "\(queryHeads) query heads, \(kvHeads) kv heads")
+        }
+        guard queries <= keys || !mask.causal else {
+            throw .shapeMismatch(operation: "attention", expected: "queries <= keys for a causal mask",
+                                 found: "\(queries) queries, \(keys) keys")
+        }
+        if let lengths = mask.keyLengths, lengths.count != batch || lengths.contains(where: { $0 < 0 || $0 > keys }) {
+            throw .shapeMismatch(operation: "attention", expected: "\(batch) key lengths in 0...\(keys)", found: "\(lengths)")
+        }
+        if let window = mask.window, window < 1 {
+            throw .outOfBounds(operation: "attention", detail: "sliding window must be at least 1, got \(window)")
+        }
+    }
+}
+
+import TesseraCore
+
+/// The oracle: attention computed plainly in Double, one score at a time.
+public enum ReferenceAttention {
+    /// Returns O (batch, queries, queryHeads, headDim) and P (batch, queryHeads, queries, keys).
+    public static func forward(q: [Double], k: [Double], v: [Double], shape s: AttentionShape) -> (output: [Double], weights: [Double]) {
+        var output = [Double](repeating: 0, count: s.queryCount)
+        var weights = [Double](repeating: 0, count: s.batch * s.queryHeads * s.queries * s.keys)
+        for b in 0..<s.batch {
+            for h in 0..<s.queryHeads {
+                let kvh = h / s.group
+                for i in 0..<s.queries {
+                    let qBase = (b * s.queries + i) * s.queryStride + h * s.headDim
+                    var scores = [Double](repeating: -.infinity, count: s.keys)
+                    for j in 0..<s.keys where s.mask.isVisible(batch: b, query: i, key: j, queries: s.queries, keys: s.keys) {
+                        let kBase = (b * s.keys + j) * s.keyStride + kvh * s.headDim
+                        var dot = 0.0
+                        for d in 0..<s.headDim { dot += q[qBase + d] * k[kBase + d] }
+                        dot *= Double(s.scale)
+                        if let cap = s.softcap { dot = Double(cap) * tanh(dot / Double(cap)) }
+                        scores[j] = dot
+                    }
+                    let maximum = scores.max() ?? -.infinity
+                    guard maximum > -.infinity else { continue }  // fully masked: zero output, zero weights
+                    let exps = scores.map { exp($0 - maximum) }
+                    let total = exps.reduce(0, +)
+                    let wBase = ((b * s.queryHeads + h) * s.queries + i) * s.keys
+                    for j in 0..<s.keys {
+                        let p = exps[j] / total
+                        weights[wBase + j] = p
+                        guard p != 0 else { continue }
+                        let vBase = (b * s.keys + j) * s.keyStride + kvh * s.headDim
+                        for d in 0..<s.headDim { output[qBase + d] += p * v[vBase + d] }
+                    }
+                }
+            }
+        }
+        return (output, weights)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

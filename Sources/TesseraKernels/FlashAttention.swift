@@ -1,0 +1,209 @@
+// Flash attention, forward: exact attention without ever holding the queries x keys score matrix.
+//
+// For a block of Br query rows it walks the key blocks of Bc keys that the mask leaves visible and
+// keeps, per row, a running maximum m, a running sum l and an unnormalised output acc (Br x headDim):
+//     S   = softcap(scale · Q_blk K_blkᵀ)          (GEMM, Br x Bc, in L1/L2)
+//     m'  = max(m, rowmax S);  P = exp(S - m')    (masked entries are -inf, so exp gives 0)
+//     l   = l · exp(m - m') + rowsum P
+//     acc = acc · exp(m - m') + P V_blk           (GEMM)
+// and finally O = acc / l. Rescaling by exp(m - m') makes every earlier term as if it had been
+// computed with the final maximum, so the result equals softmax(S) V exactly (up to rounding); the
+// log-sum-exp m + log l is saved for the backward pass. Extra memory is O(rows · headDim) per task
+// plus one Br x Bc tile — O(N), never O(N²). Tasks are (batch, query head, query block) in parallel.
+//
+// Decode (a few queries against a long cache) has too few query blocks to occupy the threads and is
+// bound by reading K and V, so it splits the keys instead ("flash decoding"): each task scores one
+// chunk of keys with a GEMV per query row, keeps its own (m, l, partial output), and a final pass
+// merges the chunks with the same rescaling. The query heads of a GQA group share each K/V chunk while
+// it is hot in cache, so K and V stream from memory once.
+import TesseraCore
+
+/// Raw pointers of one attention call; layouts as in AttentionShape.
+public struct AttentionBuffers: @unchecked Sendable {
+    public var q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+    /// (batch, queries, queryHeads, headDim)
+    public var output: UnsafeMutablePointer<Float>
+    /// (batch, queryHeads, queries): log-sum-exp of each score row (-inf for fully masked rows); optional.
+    public var logSumExp: UnsafeMutablePointer<Float>?
+
+    public init(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                output: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>? = nil) {
+        self.q = q; self.k = k; self.v = v; self.output = output; self.logSumExp = logSumExp
+    }
+}
+
+/// How a (query block, key block) tile meets the mask.
+enum TileVisibility { case hidden, partial, full }
+
+extension AttentionShape {
+    /// Classifies the tile rows [i0, i1) x keys [j0, j1) of batch element b.
+    func tileVisibility(batch b: Int, rows i0: Int, _ i1: Int, keys j0: Int, _ j1: Int) -> TileVisibility {
+        var any = false, all = true
+        for i in i0..<i1 {
+            let v = mask.visibleKeys(batch: b, query: i, queries: queries, keys: keys)
+            // Count visible keys of [j0, j1) in [0, sinkEnd) ∪ [low, high).
+            let sinkPart = max(0, min(j1, v.sinkEnd) - j0)
+            let windowPart = max(0, min(j1, v.high) - max(j0, v.low, v.sinkEnd))
+            let visible = sinkPart + windowPart
+            if visible > 0 { any = true }
+            if visible < j1 - j0 { all = false }
+            if any && !all { return .partial }
+        }
+        return any ? (all ? .full : .partial) : .hidden
+    }
+
+    /// Sets hidden entries of a score tile (rows [i0, i1), keys [j0, j1), row stride ld) to -inf.
+    func applyMask(_ s: UnsafeMutablePointer<Float>, ld: Int, batch b: Int, rows i0: Int, _ i1: Int, keys j0: Int, _ j1: Int) {
+        for i in i0..<i1 {
+            let row = s + (i - i0) * ld
+            for j in j0..<j1 where !mask.isVisible(batch: b, query: i, key: j, queries: queries, keys: keys) {
+                row[j - j0] = -.infinity
+            }
+        }
+    }
+}
+
+public enum FlashAttention {
+    /// Query rows per block and keys per block.
+    public static let queryBlock = 64
+    public static let keyBlock = 128
+    /// Keys per task in the decode path.
+    public static let decodeChunk = 512
+
+    /// O = attention(Q, K, V). Chooses the decode path for up to 4 queries per sequence.
+    public static func forward(_ shape: AttentionShape, _ buffers: AttentionBuffers) {
+        if shape.queries == 0 { return }
+        if shape.queries <= 4 && shape.keys >= 2 * decodeChunk {
+            decode(shape, buffers)
+        } else {
+            tiled(shape, buffers)
+        }
+    }
+
+    /// The tiled forward pass (prefill and training).
+    public static func tiled(_ s: AttentionShape, _ buffers: AttentionBuffers) {
+        let kernels = Kernels.active
+        let br = queryBlock, bc = keyBlock, d = s.headDim
+        let queryBlocks = (s.queries + br - 1) / br
+        let softcap = s.softcap ?? 0
+        ThreadPool.shared.parallelFor(s.batch * s.queryHeads * queryBlocks) { task in
+            let qb = task % queryBlocks, h = (task / queryBlocks) % s.queryHeads, b = task / (queryBlocks * s.queryHeads)
+            let kvh = h / s.group
+            let i0 = qb * br, i1 = min(s.queries, i0 + br), rows = i1 - i0
+            // Per-task workspace: the score tile, the output accumulator and the row statistics.
+            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: br * bc + br * d + 3 * br)
+            defer { workspace.deallocate() }
+            let tile = workspace, acc = workspace + br * bc
+            let rowMax = acc + br * d, rowSum = rowMax + br, correction = rowSum + br
+            acc.update(repeating: 0, count: rows * d)
+            rowMax.update(repeating: -.infinity, count: rows)
+            rowSum.update(repeating: 0, count: rows)
+            let qBase = s.q(buffers.q, batch: b, token: i0, head: h)
+            for j0 in stride(from: 0, to: s.keys, by: bc) {
+                let j1 = min(s.keys, j0 + bc), cols = j1 - j0
+                let visibility = s.tileVisibility(batch: b, rows: i0, i1, keys: j0, j1)
+                if visibility == .hidden { continue }
+                let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
+                kernels.gemm(GEMMArguments(m: rows, n: cols, k: d, a: qBase, lda: s.queryStride,
+                                           b: kBase, ldb: s.keyStride, transposeB: true, c: tile, ldc: bc))
+                kernels.scaleScores(tile, rows: rows, cols: cols, ld: bc, scale: s.scale, softcap: softcap)
+                if visibility == .partial { s.applyMask(tile, ld: bc, batch: b, rows: i0, i1, keys: j0, j1) }
+                kernels.onlineSoftmax(tile, rows: rows, cols: cols, ld: bc, rowMax: rowMax, rowSum: rowSum, correction: correction)
+                for r in 0..<rows where correction[r] != 1 {
+                    let c = correction[r]
+                    for e in 0..<d { acc[r * d + e] *= c }
+                }
+                kernels.gemm(GEMMArguments(m: rows, n: d, k: cols, a: tile, lda: bc, b: vBase, ldb: s.keyStride,
+                                           c: acc, ldc: d, accumulate: true))
+            }
+            for r in 0..<rows {
+                let out = buffers.output + ((b * s.queries + i0 + r) * s.queryHeads + h) * d
+                let inverse: Float = rowSum[r] > 0 ? 1 / rowSum[r] : 0
+                for e in 0..<d { out[e] = acc[r * d + e] * inverse }
+                buffers.logSumExp?[(b * s.queryHeads + h) * s.queries + i0 + r] =
+                    rowSum[r] > 0 ? rowMax[r] + log(rowSum[r]) : -.infinity
+            }
+        }
+    }
+
+    /// Split-key decode: tasks are (batch, kv head, key chunk); each query head of the group and each
+    /// query row gets a partial (max, sum, output) per chunk, merged at the end.
+    public static func decode(_ s: AttentionShape, _ buffers: AttentionBuffers) {
+        let kernels = Kernels.active
+        let d = s.headDim, chunk = decodeChunk
+        let chunks = (s.keys + chunk - 1) / chunk
+        let rowsPerKV = s.group * s.queries
+        let softcap = s.softcap ?? 0
+        // Partials: (batch, kvHead, chunk, group·queries) of max, sum and output.
+        let partialRows = s.batch * s.kvHeads * chunks * rowsPerKV
+        let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
+        let partialSum = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
+        let partialOut = UnsafeMutablePointer<Float>.allocate(capacity: partialRows * d)
+        defer { partialMax.deallocate(); partialSum.deallocate(); partialOut.deallocate() }
+
+        ThreadPool.shared.parallelFor(s.batch * s.kvHeads * chunks) { task in
+            let c = task % chunks, kvh = (task / chunks) % s.kvHeads, b = task / (chunks * s.kvHeads)
+            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk + 1)
+            defer { scores.deallocate() }
+            let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
+            for g in 0..<s.group {
+                let h = kvh * s.group + g
+                for i in 0..<s.queries {
+                    let slot = task * rowsPerKV + g * s.queries + i
+                    partialMax[slot] = -.infinity
+                    partialSum[slot] = 0
+                    let out = partialOut + slot * d
+                    if s.tileVisibility(batch: b, rows: i, i + 1, keys: j0, j1) == .hidden {
+                        out.update(repeating: 0, count: d)
+                        continue
+                    }
+                    kernels.gemv(n: j1 - j0, k: d, w: kBase, ldw: s.keyStride, x: s.q(buffers.q, batch: b, token: i, head: h),
+                                 y: scores, accumulate: false)
+                    kernels.scaleScores(scores, rows: 1, cols: j1 - j0, ld: chunk, scale: s.scale, softcap: softcap)
+                    s.applyMask(scores, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1)
+                    var correction: Float = 0
+                    kernels.onlineSoftmax(scores, rows: 1, cols: j1 - j0, ld: chunk, rowMax: partialMax + slot,
+                                          rowSum: partialSum + slot, correction: &correction)
+                    kernels.gemvTransposed(n: j1 - j0, k: d, w: vBase, ldw: s.keyStride, x: scores, y: out, accumulate: false)
+                }
+            }
+        }
+        // Merge the chunks of each row: rescale each partial to the overall maximum.
+        for b in 0..<s.batch {
+            for h in 0..<s.queryHeads {
+                let kvh = h / s.group, g = h % s.group
+                for i in 0..<s.queries {
+                    let first = ((b * s.kvHeads + kvh) * chunks) * rowsPerKV + g * s.queries + i
+                    var maximum = -Float.infinity
+                    for c in 0..<chunks { maximum = max(maximum, partialMax[first + c * rowsPerKV]) }
+                    let out = buffers.output + ((b * s.queries + i) * s.queryHeads + h) * d
+                    out.update(repeating: 0, count: d)
+                    var total: Float = 0
+                    if maximum > -.infinity {
+                        for c in 0..<chunks {
+                            let slot = first + c * rowsPerKV
+                            guard partialMax[slot] > -.infinity else { continue }
+                            let weight = exp(partialMax[slot] - maximum)
+                            total += partialSum[slot] * weight
+                            for e in 0..<d { out[e] += partialOut[slot * d + e] * weight }
+                        }
+                        let inverse = 1 / total
+                        for e in 0..<d { out[e] *= inverse }
+                    }
+                    buffers.logSumExp?[(b * s.queryHeads + h) * s.queries + i] = total > 0 ? maximum + log(total) : -.infinity
+                }
+            }
+        }
+    }
+}
+
+extension AttentionShape {
+    @inline(__always) func k(_ base: UnsafePointer<Float>, batch b: Int, token: Int, head: Int) -> UnsafePointer<Float> {
+        base + (b * keys + token) * keyStride + head * headDim
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

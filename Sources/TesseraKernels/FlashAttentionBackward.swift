@@ -1,0 +1,179 @@
+// Flash attention, backward: dQ, dK, dV from dO, recomputing the probabilities tile by tile from the
+// log-sum-exp saved by the forward pass instead of storing the queries x keys matrix.
+//
+// With P = softmax(S') and S' = softcap(scale · Q Kᵀ), for each tile:
+//     P   = exp(S' - lse)                       (the forward's row statistics make this exact)
+//     dV += Pᵀ dO
+//     dP  = dO Vᵀ
+//     dS' = P ∘ (dP - Δ),   Δ = rowsum(dO ∘ O)   (the softmax Jacobian, folded into one row constant)
+//     dS  = scale · dS' ∘ (1 - (S'/cap)²)        (the chain rule through softcap; just scale without it)
+//     dQ += dS K,   dK += dSᵀ Q
+// Two passes keep every write private to its task (no atomics): one over (batch, kv head, key block)
+// accumulates dK and dV — the query heads of a GQA group add into the same K/V head there — and one
+// over (batch, query head, query block) accumulates dQ. Each recomputes P; extra memory stays O(N).
+import TesseraCore
+
+/// Gradients in and out of the backward pass; layouts as in AttentionShape.
+public struct AttentionGradients: @unchecked Sendable {
+    /// dL/dO (batch, queries, queryHeads, headDim)
+    public var outputGradient: UnsafePointer<Float>
+    public var dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+
+    public init(outputGradient: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                dv: UnsafeMutablePointer<Float>) {
+        self.outputGradient = outputGradient; self.dq = dq; self.dk = dk; self.dv = dv
+    }
+}
+
+extension FlashAttention {
+    /// Needs the forward's output and log-sum-exp in `buffers`. Overwrites dq, dk and dv.
+    public static func backward(_ s: AttentionShape, _ buffers: AttentionBuffers, _ grads: AttentionGradients) {
+        guard let logSumExp = buffers.logSumExp else { preconditionFailure("FlashAttention.backward needs the forward log-sum-exp") }
+        let d = s.headDim, br = queryBlock, bc = keyBlock
+        let pool = ThreadPool.shared
+        // Δ[b, h, i] = Σₑ dO·O, one number per query row.
+        let delta = UnsafeMutablePointer<Float>.allocate(capacity: s.batch * s.queryHeads * max(s.queries, 1))
+        defer { delta.deallocate() }
+        pool.parallelRanges(s.batch * s.queries, grain: 16) { range in
+            for row in range {
+                let b = row / s.queries, i = row % s.queries
+                for h in 0..<s.queryHeads {
+                    let offset = (b * s.queries + i) * s.queryStride + h * d
+                    var sum: Float = 0
+                    for e in 0..<d { sum += grads.outputGradient[offset + e] * buffers.output[offset + e] }
+                    delta[(b * s.queryHeads + h) * s.queries + i] = sum
+                }
+            }
+        }
+        let context = BackwardContext(shape: s, buffers: buffers, grads: grads, logSumExp: logSumExp, delta: delta)
+
+        // Pass 1: dK and dV, one task per (batch, kv head, key block).
+        let keyBlocks = (s.keys + bc - 1) / bc
+        pool.parallelFor(s.batch * s.kvHeads * keyBlocks) { task in
+            let jb = task % keyBlocks, kvh = (task / keyBlocks) % s.kvHeads, b = task / (keyBlocks * s.kvHeads)
+            let j0 = jb * bc, j1 = min(s.keys, j0 + bc), cols = j1 - j0
+            let work = TileWorkspace(rows: br, cols: bc, headDim: d)
+            defer { work.deallocate() }
+            work.dk.update(repeating: 0, count: cols * d)
+            work.dv.update(repeating: 0, count: cols * d)
+            for g in 0..<s.group {
+                let h = kvh * s.group + g
+                for i0 in stride(from: 0, to: s.queries, by: br) {
+                    let i1 = min(s.queries, i0 + br), rows = i1 - i0
+                    guard context.tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
+                    let kernels = Kernels.active
+                    // dV += Pᵀ dO;  dK += dSᵀ Q
+                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.probabilities, lda: bc, transposeA: true,
+                                               b: s.q(grads.outputGradient, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                               c: work.dv, ldc: d, accumulate: true))
+                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.scoreGradient, lda: bc, transposeA: true,
+                                               b: s.q(buffers.q, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                               c: work.dk, ldc: d, accumulate: true))
+                }
+            }
+            for j in 0..<cols {
+                let offset = (b * s.keys + j0 + j) * s.keyStride + kvh * d
+                (grads.dk + offset).update(from: work.dk + j * d, count: d)
+                (grads.dv + offset).update(from: work.dv + j * d, count: d)
+            }
+        }
+
+        // Pass 2: dQ, one task per (batch, query head, query block).
+        let queryBlocks = (s.queries + br - 1) / br
+        pool.parallelFor(s.batch * s.queryHeads * queryBlocks) { task in
+            let qb = task % queryBlocks, h = (task / queryBlocks) % s.queryHeads, b = task / (queryBlocks * s.queryHeads)
+            let kvh = h / s.group
+            let i0 = qb * br, i1 = min(s.queries, i0 + br), rows = i1 - i0
+            let work = TileWorkspace(rows: br, cols: bc, headDim: d)
+            defer { work.deallocate() }
+            work.dq.update(repeating: 0, count: rows * d)
+            for j0 in stride(from: 0, to: s.keys, by: bc) {
+                let j1 = min(s.keys, j0 + bc)
+                guard context.tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
+                Kernels.active.gemm(GEMMArguments(m: rows, n: d, k: j1 - j0, a: work.scoreGradient, lda: bc,
+                                                  b: s.k(buffers.k, batch: b, token: j0, head: kvh), ldb: s.keyStride,
+                                                  c: work.dq, ldc: d, accumulate: true))
+            }
+            for r in 0..<rows {
+                (grads.dq + (b * s.queries + i0 + r) * s.queryStride + h * d).update(from: work.dq + r * d, count: d)
+            }
+        }
+    }
+}
+
+/// Scratch tiles of one backward task.
+struct TileWorkspace {
+    let probabilities: UnsafeMutablePointer<Float>  // (rows, cols): P
+    let scoreGradient: UnsafeMutablePointer<Float>  // (rows, cols): dP, then dS
+    let capped: UnsafeMutablePointer<Float>         // (rows, cols): S' (for the softcap derivative)
+    let rowStatistic: UnsafeMutablePointer<Float>   // (rows): lse, as the "running max" of onlineSoftmax
+    let scratch: UnsafeMutablePointer<Float>        // (rows) x 2: ignored outputs of onlineSoftmax
+    let dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+    private let base: UnsafeMutablePointer<Float>
+
+    init(rows: Int, cols: Int, headDim: Int) {
+        let tile = rows * cols
+        base = .allocate(capacity: 3 * tile + 3 * rows + rows * headDim + 2 * cols * headDim)
+        probabilities = base
+        scoreGradient = base + tile
+        capped = base + 2 * tile
+        rowStatistic = base + 3 * tile
+        scratch = rowStatistic + rows
+        dq = scratch + 2 * rows
+        dk = dq + rows * headDim
+        dv = dk + cols * headDim
+    }
+
+    func deallocate() { base.deallocate() }
+}
+
+/// What both backward passes need to rebuild a tile's P and dS.
+struct BackwardContext: @unchecked Sendable {
+    let shape: AttentionShape
+    let buffers: AttentionBuffers
+    let grads: AttentionGradients
+    let logSumExp: UnsafeMutablePointer<Float>
+    let delta: UnsafeMutablePointer<Float>
+
+    /// Fills work.probabilities with P and work.scoreGradient with dS for the tile; false if it is hidden.
+    func tileGradients(_ work: TileWorkspace, batch b: Int, head h: Int, rows i0: Int, _ i1: Int, keys j0: Int, _ j1: Int) -> Bool {
+        let s = shape, kernels = Kernels.active
+        let visibility = s.tileVisibility(batch: b, rows: i0, i1, keys: j0, j1)
+        if visibility == .hidden { return false }
+        let rows = i1 - i0, cols = j1 - j0, ld = FlashAttention.keyBlock, d = s.headDim, kvh = h / s.group
+        let p = work.probabilities, ds = work.scoreGradient
+        kernels.gemm(GEMMArguments(m: rows, n: cols, k: d, a: s.q(buffers.q, batch: b, token: i0, head: h), lda: s.queryStride,
+                                   b: s.k(buffers.k, batch: b, token: j0, head: kvh), ldb: s.keyStride, transposeB: true,
+                                   c: p, ldc: ld))
+        kernels.scaleScores(p, rows: rows, cols: cols, ld: ld, scale: s.scale, softcap: s.softcap ?? 0)
+        if s.softcap != nil { for r in 0..<rows { (work.capped + r * ld).update(from: p + r * ld, count: cols) } }
+        if visibility == .partial { s.applyMask(p, ld: ld, batch: b, rows: i0, i1, keys: j0, j1) }
+        // P = exp(S' - lse): the online-softmax step with the final lse as its running maximum (lse is at
+        // least every score of its row, so the maximum stays lse and the step exponentiates s - lse).
+        let lseRow = logSumExp + (b * s.queryHeads + h) * s.queries + i0
+        work.rowStatistic.update(from: lseRow, count: rows)
+        kernels.onlineSoftmax(p, rows: rows, cols: cols, ld: ld, rowMax: work.rowStatistic,
+                              rowSum: work.scratch, correction: work.scratch + rows)
+        // dP = dO Vᵀ, then dS = scale · P ∘ (dP - Δ) ∘ softcap'.
+        kernels.gemm(GEMMArguments(m: rows, n: cols, k: d, a: s.q(grads.outputGradient, batch: b, token: i0, head: h),
+                                   lda: s.queryStride, b: s.k(buffers.v, batch: b, token: j0, head: kvh), ldb: s.keyStride,
+                                   transposeB: true, c: ds, ldc: ld))
+        let deltaRow = delta + (b * s.queryHeads + h) * s.queries + i0
+        for r in 0..<rows {
+            let pr = p + r * ld, dr = ds + r * ld, dl = deltaRow[r]
+            if let cap = s.softcap {
+                let cr = work.capped + r * ld
+                for j in 0..<cols { let t = cr[j] / cap; dr[j] = s.scale * pr[j] * (dr[j] - dl) * (1 - t * t) }
+            } else {
+                for j in 0..<cols { dr[j] = s.scale * pr[j] * (dr[j] - dl) }
+            }
+        }
+        return true
+    }
+}
+
+extension AttentionShape {
+    @inline(__always) func q(_ base: UnsafePointer<Float>, batch b: Int, token: Int, head: Int) -> UnsafePointer<Float> {
+        base + (b * queries + token) * queryStride + head * headDim
+    }
+}

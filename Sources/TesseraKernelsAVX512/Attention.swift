@@ -1,0 +1,1 @@
+../TesseraKernelsGeneric/Attention.swift
