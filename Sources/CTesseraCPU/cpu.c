@@ -2,6 +2,10 @@
 #define _GNU_SOURCE
 #include "CTesseraCPU.h"
 #include <sched.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,3 +90,31 @@ uint64_t tessera_now_ns(void) {
 static __thread int inside_parallel = 0;
 int tessera_tls_inside_parallel(void) { return inside_parallel; }
 void tessera_tls_set_inside_parallel(int value) { inside_parallel = value; }
+
+void tessera_malloc_release(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+void tessera_malloc_fix_mmap_threshold(int bytes) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+    (void)bytes;
+#endif
+}
+
+static __thread void *scratch_buffers[TESSERA_SCRATCH_SLOTS];
+static __thread size_t scratch_sizes[TESSERA_SCRATCH_SLOTS];
+
+void *tessera_thread_scratch(int slot, size_t bytes) {
+    if (slot < 0 || slot >= TESSERA_SCRATCH_SLOTS) return NULL;
+    if (bytes <= scratch_sizes[slot] && scratch_buffers[slot]) return scratch_buffers[slot];
+    size_t size = bytes < 4096 ? 4096 : bytes;
+    size = (size + size / 4 + 63) & ~(size_t)63;  /* grow with headroom, keep 64-byte multiples */
+    free(scratch_buffers[slot]);
+    scratch_buffers[slot] = aligned_alloc(64, size);
+    scratch_sizes[slot] = scratch_buffers[slot] ? size : 0;
+    return scratch_buffers[slot];
+}

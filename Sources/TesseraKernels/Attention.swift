@@ -46,6 +46,14 @@ public struct AttentionMask: Sendable, Equatable {
     }
 }
 
+/// How K and V are laid out: as a model's projections produce them, or as a KV cache stores them.
+public enum KVLayout: String, Sendable, Equatable {
+    /// (batch, keys, kvHeads, headDim): one token's heads side by side.
+    case tokenMajor
+    /// (batch, kvHeads, keys, headDim): each head's keys contiguous, so a head streams sequentially.
+    case headMajor
+}
+
 /// Sizes and options of one attention call.
 public struct AttentionShape: Sendable, Equatable {
     public var batch: Int, queries: Int, keys: Int
@@ -55,14 +63,16 @@ public struct AttentionShape: Sendable, Equatable {
     /// Logit softcapping (Gemma 2): s -> cap · tanh(s / cap); nil for none.
     public var softcap: Float?
     public var mask: AttentionMask
+    public var kvLayout: KVLayout
 
     public init(batch: Int = 1, queries: Int, keys: Int, queryHeads: Int, kvHeads: Int? = nil, headDim: Int,
-                scale: Float? = nil, softcap: Float? = nil, mask: AttentionMask = AttentionMask()) {
+                scale: Float? = nil, softcap: Float? = nil, mask: AttentionMask = AttentionMask(), kvLayout: KVLayout = .tokenMajor) {
         self.batch = batch; self.queries = queries; self.keys = keys
         self.queryHeads = queryHeads; self.kvHeads = kvHeads ?? queryHeads; self.headDim = headDim
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.softcap = softcap
         self.mask = mask
+        self.kvLayout = kvLayout
     }
 
     public var group: Int { queryHeads / kvHeads }
@@ -70,7 +80,12 @@ public struct AttentionShape: Sendable, Equatable {
     public var keyCount: Int { batch * keys * kvHeads * headDim }
     /// Row strides (elements between consecutive tokens) of Q/O and of K/V.
     public var queryStride: Int { queryHeads * headDim }
-    public var keyStride: Int { kvHeads * headDim }
+    public var keyStride: Int { kvLayout == .tokenMajor ? kvHeads * headDim : headDim }
+
+    /// Element offset of key/value `token` of `head` in batch element b.
+    @inline(__always) public func kvOffset(batch b: Int, token: Int, head: Int) -> Int {
+        b * keys * kvHeads * headDim + (kvLayout == .tokenMajor ? token * kvHeads * headDim + head * headDim : (head * keys + token) * headDim)
+    }
 
     /// Checks the head layout and lengths; throws a TensorError describing the mismatch.
     public func validate() throws(TensorError) {
@@ -109,7 +124,7 @@ public enum ReferenceAttention {
                     let qBase = (b * s.queries + i) * s.queryStride + h * s.headDim
                     var scores = [Double](repeating: -.infinity, count: s.keys)
                     for j in 0..<s.keys where s.mask.isVisible(batch: b, query: i, key: j, queries: s.queries, keys: s.keys) {
-                        let kBase = (b * s.keys + j) * s.keyStride + kvh * s.headDim
+                        let kBase = s.kvOffset(batch: b, token: j, head: kvh)
                         var dot = 0.0
                         for d in 0..<s.headDim { dot += q[qBase + d] * k[kBase + d] }
                         dot *= Double(s.scale)
@@ -125,7 +140,7 @@ public enum ReferenceAttention {
                         let p = exps[j] / total
                         weights[wBase + j] = p
                         guard p != 0 else { continue }
-                        let vBase = (b * s.keys + j) * s.keyStride + kvh * s.headDim
+                        let vBase = s.kvOffset(batch: b, token: j, head: kvh)
                         for d in 0..<s.headDim { output[qBase + d] += p * v[vBase + d] }
                     }
                 }

@@ -13,9 +13,10 @@
 //
 // Decode (a few queries against a long cache) has too few query blocks to occupy the threads and is
 // bound by reading K and V, so it splits the keys instead ("flash decoding"): each task scores one
-// chunk of keys with a GEMV per query row, keeps its own (m, l, partial output), and a final pass
-// merges the chunks with the same rescaling. The query heads of a GQA group share each K/V chunk while
-// it is hot in cache, so K and V stream from memory once.
+// chunk of keys for all query heads of a GQA group at once (a small GEMM, so each K and V chunk is read
+// from memory once), keeps its own (m, l, partial output) per head, and a final pass merges the chunks
+// with the same rescaling.
+import CTesseraCPU
 import TesseraCore
 
 /// Raw pointers of one attention call; layouts as in AttentionShape.
@@ -52,13 +53,15 @@ extension AttentionShape {
         return any ? (all ? .full : .partial) : .hidden
     }
 
-    /// Sets hidden entries of a score tile (rows [i0, i1), keys [j0, j1), row stride ld) to -inf.
+    /// Sets hidden entries of a score tile (rows [i0, i1), keys [j0, j1), row stride ld) to -inf,
+    /// working on the visible interval of each row rather than testing key by key.
     func applyMask(_ s: UnsafeMutablePointer<Float>, ld: Int, batch b: Int, rows i0: Int, _ i1: Int, keys j0: Int, _ j1: Int) {
         for i in i0..<i1 {
-            let row = s + (i - i0) * ld
-            for j in j0..<j1 where !mask.isVisible(batch: b, query: i, key: j, queries: queries, keys: keys) {
-                row[j - j0] = -.infinity
-            }
+            let row = s + (i - i0) * ld - j0  // indexed by absolute key position
+            let v = mask.visibleKeys(batch: b, query: i, queries: queries, keys: keys)
+            // Hidden: [sinkEnd, low) and [max(high, sinkEnd), keys), clipped to [j0, j1).
+            for j in max(j0, v.sinkEnd)..<max(max(j0, v.sinkEnd), min(j1, v.low)) { row[j] = -.infinity }
+            for j in max(j0, v.high, v.sinkEnd)..<max(max(j0, v.high, v.sinkEnd), j1) { row[j] = -.infinity }
         }
     }
 }
@@ -91,8 +94,7 @@ public enum FlashAttention {
             let kvh = h / s.group
             let i0 = qb * br, i1 = min(s.queries, i0 + br), rows = i1 - i0
             // Per-task workspace: the score tile, the output accumulator and the row statistics.
-            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: br * bc + br * d + 3 * br)
-            defer { workspace.deallocate() }
+            let workspace = threadScratch(br * bc + br * d + 3 * br)
             let tile = workspace, acc = workspace + br * bc
             let rowMax = acc + br * d, rowSum = rowMax + br, correction = rowSum + br
             acc.update(repeating: 0, count: rows * d)
@@ -134,7 +136,7 @@ public enum FlashAttention {
         let chunks = (s.keys + chunk - 1) / chunk
         let rowsPerKV = s.group * s.queries
         let softcap = s.softcap ?? 0
-        // Partials: (batch, kvHead, chunk, group·queries) of max, sum and output.
+        // Partials: (batch, kvHead, chunk, queries, group) of max, sum and output.
         let partialRows = s.batch * s.kvHeads * chunks * rowsPerKV
         let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
         let partialSum = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
@@ -143,30 +145,28 @@ public enum FlashAttention {
 
         ThreadPool.shared.parallelFor(s.batch * s.kvHeads * chunks) { task in
             let c = task % chunks, kvh = (task / chunks) % s.kvHeads, b = task / (chunks * s.kvHeads)
-            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk + 1)
-            defer { scores.deallocate() }
+            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
+            let scores = threadScratch(s.group * chunk + s.group)
+            let correction = scores + s.group * chunk
             let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
-            for g in 0..<s.group {
-                let h = kvh * s.group + g
-                for i in 0..<s.queries {
-                    let slot = task * rowsPerKV + g * s.queries + i
-                    partialMax[slot] = -.infinity
-                    partialSum[slot] = 0
-                    let out = partialOut + slot * d
-                    if s.tileVisibility(batch: b, rows: i, i + 1, keys: j0, j1) == .hidden {
-                        out.update(repeating: 0, count: d)
-                        continue
-                    }
-                    kernels.gemv(n: j1 - j0, k: d, w: kBase, ldw: s.keyStride, x: s.q(buffers.q, batch: b, token: i, head: h),
-                                 y: scores, accumulate: false)
-                    kernels.scaleScores(scores, rows: 1, cols: j1 - j0, ld: chunk, scale: s.scale, softcap: softcap)
-                    s.applyMask(scores, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1)
-                    var correction: Float = 0
-                    kernels.onlineSoftmax(scores, rows: 1, cols: j1 - j0, ld: chunk, rowMax: partialMax + slot,
-                                          rowSum: partialSum + slot, correction: &correction)
-                    kernels.gemvTransposed(n: j1 - j0, k: d, w: vBase, ldw: s.keyStride, x: scores, y: out, accumulate: false)
+            for i in 0..<s.queries {
+                // The group's query heads are adjacent in the token's row: score them together, so the
+                // chunk of K (and then V) is read once for all of them.
+                let slot = task * rowsPerKV + i * s.group
+                (partialMax + slot).update(repeating: -.infinity, count: s.group)
+                (partialSum + slot).update(repeating: 0, count: s.group)
+                if s.tileVisibility(batch: b, rows: i, i + 1, keys: j0, j1) == .hidden {
+                    (partialOut + slot * d).update(repeating: 0, count: s.group * d)
+                    continue
                 }
+                kernels.gemm(GEMMArguments(m: s.group, n: cols, k: d, a: s.q(buffers.q, batch: b, token: i, head: kvh * s.group),
+                                           lda: d, b: kBase, ldb: s.keyStride, transposeB: true, c: scores, ldc: chunk))
+                kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
+                for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
+                kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
+                                      rowSum: partialSum + slot, correction: correction)
+                kernels.gemm(GEMMArguments(m: s.group, n: d, k: cols, a: scores, lda: chunk, b: vBase, ldb: s.keyStride,
+                                           c: partialOut + slot * d, ldc: d))
             }
         }
         // Merge the chunks of each row: rescale each partial to the overall maximum.
@@ -174,7 +174,7 @@ public enum FlashAttention {
             for h in 0..<s.queryHeads {
                 let kvh = h / s.group, g = h % s.group
                 for i in 0..<s.queries {
-                    let first = ((b * s.kvHeads + kvh) * chunks) * rowsPerKV + g * s.queries + i
+                    let first = ((b * s.kvHeads + kvh) * chunks) * rowsPerKV + i * s.group + g
                     var maximum = -Float.infinity
                     for c in 0..<chunks { maximum = max(maximum, partialMax[first + c * rowsPerKV]) }
                     let out = buffers.output + ((b * s.queries + i) * s.queryHeads + h) * d
@@ -198,9 +198,17 @@ public enum FlashAttention {
     }
 }
 
+/// This thread's attention workspace (reused across calls; see tessera_thread_scratch).
+@inline(__always) func threadScratch(_ count: Int) -> UnsafeMutablePointer<Float> {
+    tessera_thread_scratch(Int32(TESSERA_SCRATCH_ATTENTION), max(count, 1) * 4)!.bindMemory(to: Float.self, capacity: max(count, 1))
+}
+
 extension AttentionShape {
     @inline(__always) func k(_ base: UnsafePointer<Float>, batch b: Int, token: Int, head: Int) -> UnsafePointer<Float> {
-        base + (b * keys + token) * keyStride + head * headDim
+        base + kvOffset(batch: b, token: token, head: head)
+    }
+    @inline(__always) func k(_ base: UnsafeMutablePointer<Float>, batch b: Int, token: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        base + kvOffset(batch: b, token: token, head: head)
     }
 }
 

@@ -53,7 +53,6 @@ extension FlashAttention {
             let jb = task % keyBlocks, kvh = (task / keyBlocks) % s.kvHeads, b = task / (keyBlocks * s.kvHeads)
             let j0 = jb * bc, j1 = min(s.keys, j0 + bc), cols = j1 - j0
             let work = TileWorkspace(rows: br, cols: bc, headDim: d)
-            defer { work.deallocate() }
             work.dk.update(repeating: 0, count: cols * d)
             work.dv.update(repeating: 0, count: cols * d)
             for g in 0..<s.group {
@@ -72,9 +71,8 @@ extension FlashAttention {
                 }
             }
             for j in 0..<cols {
-                let offset = (b * s.keys + j0 + j) * s.keyStride + kvh * d
-                (grads.dk + offset).update(from: work.dk + j * d, count: d)
-                (grads.dv + offset).update(from: work.dv + j * d, count: d)
+                s.k(grads.dk, batch: b, token: j0 + j, head: kvh).update(from: work.dk + j * d, count: d)
+                s.k(grads.dv, batch: b, token: j0 + j, head: kvh).update(from: work.dv + j * d, count: d)
             }
         }
 
@@ -85,7 +83,6 @@ extension FlashAttention {
             let kvh = h / s.group
             let i0 = qb * br, i1 = min(s.queries, i0 + br), rows = i1 - i0
             let work = TileWorkspace(rows: br, cols: bc, headDim: d)
-            defer { work.deallocate() }
             work.dq.update(repeating: 0, count: rows * d)
             for j0 in stride(from: 0, to: s.keys, by: bc) {
                 let j1 = min(s.keys, j0 + bc)
@@ -113,7 +110,7 @@ struct TileWorkspace {
 
     init(rows: Int, cols: Int, headDim: Int) {
         let tile = rows * cols
-        base = .allocate(capacity: 3 * tile + 3 * rows + rows * headDim + 2 * cols * headDim)
+        base = threadScratch(3 * tile + 3 * rows + rows * headDim + 2 * cols * headDim)
         probabilities = base
         scoreGradient = base + tile
         capped = base + 2 * tile
@@ -124,7 +121,6 @@ struct TileWorkspace {
         dv = dk + cols * headDim
     }
 
-    func deallocate() { base.deallocate() }
 }
 
 /// What both backward passes need to rebuild a tile's P and dS.

@@ -63,16 +63,14 @@ public enum StandardAttention {
         let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
         let capped = s.softcap == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
         defer { p.deallocate(); dp.deallocate(); capped?.deallocate() }
-        for t in 0..<(s.batch * s.keys) {
-            (grads.dk + t * s.keyStride).update(repeating: 0, count: s.keyStride)
-            (grads.dv + t * s.keyStride).update(repeating: 0, count: s.keyStride)
-        }
+        grads.dk.update(repeating: 0, count: s.keyCount)
+        grads.dv.update(repeating: 0, count: s.keyCount)
         for b in 0..<s.batch {
             for h in 0..<s.queryHeads {
                 let kvh = h / s.group
                 let q = s.q(buffers.q, batch: b, token: 0, head: h), dO = s.q(grads.outputGradient, batch: b, token: 0, head: h)
                 let k = s.k(buffers.k, batch: b, token: 0, head: kvh), v = s.k(buffers.v, batch: b, token: 0, head: kvh)
-                let dk = grads.dk + b * s.keys * s.keyStride + kvh * d, dv = grads.dv + b * s.keys * s.keyStride + kvh * d
+                let dk = s.k(grads.dk, batch: b, token: 0, head: kvh), dv = s.k(grads.dv, batch: b, token: 0, head: kvh)
                 probabilities(s, buffers, batch: b, head: h, into: p, capped: capped)
                 // dV += Pᵀ dO;  dP = dO Vᵀ
                 kernels.gemm(GEMMArguments(m: s.keys, n: d, k: s.queries, a: p, lda: s.keys, transposeA: true,

@@ -148,29 +148,37 @@ func packTransposedPanel(_ source: UnsafePointer<Float>, ld: Int, validRows: Int
     }
 }
 
-/// Packs one NR-column panel of f32 op(B): columns [col0, col0 + NR) x depth [p0, p0 + kc).
+/// Packs `panels` consecutive NR-column panels of f32 op(B) — columns [col0, col0 + panels·NR) x depth
+/// [p0, p0 + kc) — each panel NR·kc floats after the previous; columns past n become zeros.
 @inline(__always)
-func packBPanel(_ args: GEMMArguments, col0: Int, p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-    let valid = min(gemmNR, args.n - col0)
+func packBPanels(_ args: GEMMArguments, col0: Int, panels: Int, p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
     if args.transposeB {  // B stored (n x k): each column of op(B) is a contiguous row
-        packTransposedPanel(args.b + col0 * args.ldb, ld: args.ldb, validRows: valid, p0: p0, kc: kc, into: dst)
-    } else if valid == gemmNR {
-        for p in 0..<kc {
-            let src = args.b + (p0 + p) * args.ldb + col0
-            store(load(src), dst + p * gemmNR)
-            store(load(src + vectorWidth), dst + p * gemmNR + vectorWidth)
+        for panel in 0..<panels {
+            let c0 = col0 + panel * gemmNR
+            packTransposedPanel(args.b + c0 * args.ldb, ld: args.ldb, validRows: min(gemmNR, args.n - c0), p0: p0, kc: kc,
+                                into: dst + panel * gemmNR * kc)
         }
-    } else {
-        for p in 0..<kc {
-            let src = args.b + (p0 + p) * args.ldb + col0
-            for j in 0..<gemmNR { dst[p * gemmNR + j] = j < valid ? src[j] : 0 }
+        return
+    }
+    // B stored (k x n): walk each source row once across all panels, so reads stay sequential.
+    for p in 0..<kc {
+        let src = args.b + (p0 + p) * args.ldb + col0
+        for panel in 0..<panels {
+            let out = dst + panel * gemmNR * kc + p * gemmNR
+            let valid = min(gemmNR, args.n - col0 - panel * gemmNR)
+            if valid == gemmNR {
+                store(load(src + panel * gemmNR), out)
+                store(load(src + panel * gemmNR + vectorWidth), out + vectorWidth)
+            } else {
+                for j in 0..<gemmNR { out[j] = j < valid ? src[panel * gemmNR + j] : 0 }
+            }
         }
     }
 }
 
 // MARK: - The blocked, threaded driver
 
-/// Runs C = op(A) · op(B) with `packB(panelColumn0, p0, kc, destination)` filling one NR-column panel,
+/// Runs C = op(A) · op(B) with `packB(column0, panels, p0, kc, destination)` filling consecutive NR-column panels,
 /// so that f32 and half-precision weights share the blocking and threading.
 ///
 /// Loop order: A is packed once for its whole depth (in passes of at most `gemmMaxRows` rows), B one
@@ -179,17 +187,19 @@ func packBPanel(_ args: GEMMArguments, col0: Int, p0: Int, kc: Int, into dst: Un
 /// in L2 across all KC passes instead of travelling to memory and back once per pass.
 @inline(__always)
 func blockedGEMM(_ args: GEMMArguments,
-                 packB: (_ col0: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+                 packB: (_ col0: Int, _ panels: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
     let pool = ThreadPool.shared
     let rowsPerPass = min(args.m, gemmMaxRows)
     let chunkColumns = min(args.n, max(gemmChunkColumns, pool.threadCount * 64))
     let depthBlocks = (args.k + gemmKC - 1) / gemmKC
     let paddedRowsPerPass = (rowsPerPass + gemmMR - 1) / gemmMR * gemmMR
     let paddedChunkColumns = (chunkColumns + gemmNR - 1) / gemmNR * gemmNR
-    // 64-byte aligned, so that no vector load of a B panel row straddles two cache lines.
-    let packedA = allocateAligned(paddedRowsPerPass * args.k)
-    let packedB = allocateAligned(paddedChunkColumns * args.k)
-    defer { packedA.deallocate(); packedB.deallocate() }
+    // The calling thread's GEMM scratch (no allocation per call), 64-byte aligned so that no vector
+    // load of a B panel row straddles two cache lines. Workers only read it.
+    let aCount = (paddedRowsPerPass * args.k + 15) / 16 * 16
+    let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_GEMM), (aCount + paddedChunkColumns * args.k) * 4)!
+        .bindMemory(to: Float.self, capacity: aCount + paddedChunkColumns * args.k)
+    let packedA = scratch, packedB = scratch + aCount
 
     for row0 in stride(from: 0, to: args.m, by: rowsPerPass) {
         let rows = min(rowsPerPass, args.m - row0)
@@ -212,9 +222,8 @@ func blockedGEMM(_ args: GEMMArguments,
             pool.parallelFor(depthBlocks * ((bPanels + 3) / 4)) { task in
                 let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
                 let firstPanel = (task / depthBlocks) * 4
-                for panel in firstPanel..<min(bPanels, firstPanel + 4) {
-                    packB(col0 + panel * gemmNR, p0, kc, packedB + p0 * paddedColumns + panel * gemmNR * kc)
-                }
+                packB(col0 + firstPanel * gemmNR, min(4, bPanels - firstPanel), p0, kc,
+                      packedB + p0 * paddedColumns + firstPanel * gemmNR * kc)
             }
             // Tasks: equal row bands of at most gemmTaskRows, and column blocks narrow enough that
             // there are about three tasks per thread (for balance), but no narrower than one panel.
@@ -281,8 +290,8 @@ extension ISAKernels {
             gemv(n: args.n, k: args.k, w: args.b, ldw: args.ldb, x: args.a, y: args.c, accumulate: args.accumulate)
             return
         }
-        blockedGEMM(args) { col0, p0, kc, destination in
-            packBPanel(args, col0: col0, p0: p0, kc: kc, into: destination)
+        blockedGEMM(args) { col0, panels, p0, kc, destination in
+            packBPanels(args, col0: col0, panels: panels, p0: p0, kc: kc, into: destination)
         }
     }
 

@@ -17,15 +17,17 @@ extension ISAKernels {
                                     c: args.c, ldc: args.ldc, accumulate: args.accumulate)
         if args.k == 0 { gemm(f32Args); return }
         let rowBytes = args.ldw * 2
-        blockedGEMM(f32Args) { col0, p0, kc, destination in
-            // Convert the panel's rows to f32 (vectorised), then transpose them into place.
-            let valid = min(gemmNR, args.n - col0)
+        blockedGEMM(f32Args) { col0, panels, p0, kc, destination in
+            // Convert each panel's rows to f32 (vectorised), then transpose them into place.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmNR * kc) { rows in
                 let converted = rows.baseAddress!
-                for j in 0..<valid {
-                    convertHalfRow(args.w + (col0 + j) * rowBytes + p0 * 2, format: args.format, converted + j * kc, count: kc)
+                for panel in 0..<panels {
+                    let c0 = col0 + panel * gemmNR, valid = min(gemmNR, args.n - c0)
+                    for j in 0..<valid {
+                        convertHalfRow(args.w + (c0 + j) * rowBytes + p0 * 2, format: args.format, converted + j * kc, count: kc)
+                    }
+                    packTransposedPanel(converted, ld: kc, validRows: valid, p0: 0, kc: kc, into: destination + panel * gemmNR * kc)
                 }
-                packTransposedPanel(converted, ld: kc, validRows: valid, p0: 0, kc: kc, into: destination)
             }
         }
     }

@@ -64,7 +64,7 @@ final class AttentionTests: XCTestCase {
         for (mi, (maskName, mask)) in Self.masks.enumerated() {
             for (si, (batch, queries, keys, qh, kvh, d)) in Self.shapes.enumerated() {
                 let shape = AttentionShape(batch: batch, queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: d,
-                                           softcap: si % 3 == 2 ? 20 : nil, mask: mask)
+                                           softcap: si % 3 == 2 ? 20 : nil, mask: mask, kvLayout: si % 2 == 1 ? .headMajor : .tokenMajor)
                 let c = AttentionCase(shape, seed: UInt64(10 * mi + si))
                 let expected = c.reference()
                 let flash = c.run { FlashAttention.tiled(shape, $0) }
@@ -82,8 +82,9 @@ final class AttentionTests: XCTestCase {
 
     func testDecodePathSplitsKeysAndMatchesTheReference() {
         for (maskName, mask) in Self.masks {
-            for (queries, keys, qh, kvh) in [(1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2), (1, 3000, 9, 3)] {
-                let shape = AttentionShape(queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: 64, mask: mask)
+            for (index, (queries, keys, qh, kvh)) in [(1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2), (1, 3000, 9, 3)].enumerated() {
+                let shape = AttentionShape(queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: 64, mask: mask,
+                                           kvLayout: index % 2 == 0 ? .headMajor : .tokenMajor)
                 let c = AttentionCase(shape, seed: 99)
                 let decoded = c.run { FlashAttention.decode(shape, $0) }
                 let tiled = c.run { FlashAttention.tiled(shape, $0) }
@@ -168,7 +169,7 @@ final class AttentionTests: XCTestCase {
                      AttentionMask(causal: false, keyLengths: [6, 2])]
         for (index, mask) in masks.enumerated() {
             let shape = AttentionShape(batch: 2, queries: 5, keys: 7, queryHeads: 4, kvHeads: 2, headDim: 8,
-                                       softcap: index == 1 ? 2 : nil, mask: mask)
+                                       softcap: index == 1 ? 2 : nil, mask: mask, kvLayout: index == 2 ? .headMajor : .tokenMajor)
             let c = AttentionCase(shape, seed: UInt64(40 + index))
             let r = randomFloats(shape.queryCount, seed: 77)
             let expected = finiteDifferences(c, outputGradient: r.map(Double.init))

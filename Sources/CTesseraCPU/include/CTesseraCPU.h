@@ -73,6 +73,19 @@ static inline void tessera_do_not_optimize(const void *p) { __asm__ __volatile__
 int tessera_tls_inside_parallel(void);
 void tessera_tls_set_inside_parallel(int value);
 
+// MARK: - Per-thread scratch memory
+/// Scratch slots: each thread keeps one growable, 64-byte aligned buffer per slot, so hot kernels do
+/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces.
+enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_SLOTS = 4 };
+/// At least `bytes` bytes, valid until the next call for the same slot on the same thread.
+void *tessera_thread_scratch(int slot, size_t bytes);
+
+// MARK: - Allocator control (for memory measurements)
+/// Returns freed heap memory to the OS (malloc_trim).
+void tessera_malloc_release(void);
+/// Fixes glibc's mmap threshold (disabling its growth after large frees), so freed large blocks leave the resident set.
+void tessera_malloc_fix_mmap_threshold(int bytes);
+
 // MARK: - Timing
 /// Monotonic time in nanoseconds.
 uint64_t tessera_now_ns(void);
