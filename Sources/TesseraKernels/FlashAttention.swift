@@ -13,9 +13,9 @@
 //
 // Decode (a few queries against a long cache) has too few query blocks to occupy the threads and is
 // bound by reading K and V, so it splits the keys instead ("flash decoding"): each task scores one
-// chunk of keys for all query heads of a GQA group at once (a small GEMM, so each K and V chunk is read
-// from memory once), keeps its own (m, l, partial output) per head, and a final pass merges the chunks
-// with the same rescaling.
+// chunk of keys (GEMV for the scores, a transposed GEMV for the weighted sum of values) for each query
+// head of a GQA group in turn — the chunk stays in L2, so K and V are read from memory once — keeps
+// its own (m, l, partial output) per head, and a final pass merges the chunks with the same rescaling.
 import CTesseraCPU
 import TesseraCore
 
@@ -150,8 +150,8 @@ public enum FlashAttention {
             let correction = scores + s.group * chunk
             let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
             for i in 0..<s.queries {
-                // The group's query heads are adjacent in the token's row: score them together, so the
-                // chunk of K (and then V) is read once for all of them.
+                // The group's query heads take turns on the same chunk, so K and V come from memory for
+                // the first and from L2 for the others.
                 let slot = task * rowsPerKV + i * s.group
                 (partialMax + slot).update(repeating: -.infinity, count: s.group)
                 (partialSum + slot).update(repeating: 0, count: s.group)
@@ -159,14 +159,18 @@ public enum FlashAttention {
                     (partialOut + slot * d).update(repeating: 0, count: s.group * d)
                     continue
                 }
-                kernels.gemm(GEMMArguments(m: s.group, n: cols, k: d, a: s.q(buffers.q, batch: b, token: i, head: kvh * s.group),
-                                           lda: d, b: kBase, ldb: s.keyStride, transposeB: true, c: scores, ldc: chunk))
+                for g in 0..<s.group {
+                    kernels.gemv(n: cols, k: d, w: kBase, ldw: s.keyStride, x: s.q(buffers.q, batch: b, token: i, head: kvh * s.group + g),
+                                 y: scores + g * chunk, accumulate: false)
+                }
                 kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
                 for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
                 kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
                                       rowSum: partialSum + slot, correction: correction)
-                kernels.gemm(GEMMArguments(m: s.group, n: d, k: cols, a: scores, lda: chunk, b: vBase, ldb: s.keyStride,
-                                           c: partialOut + slot * d, ldc: d))
+                for g in 0..<s.group {
+                    kernels.gemvTransposed(n: cols, k: d, w: vBase, ldw: s.keyStride, x: scores + g * chunk,
+                                           y: partialOut + (slot + g) * d, accumulate: false)
+                }
             }
         }
         // Merge the chunks of each row: rescale each partial to the overall maximum.
