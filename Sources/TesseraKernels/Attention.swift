@@ -153,3 +153,43 @@ public enum ReferenceAttention {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+// MARK: - The Tensor-level entry point
+
+/// Which implementation computes attention.
+public enum AttentionImplementation: String, Sendable, CaseIterable {
+    /// Tiled, O(N) memory; the split-key decode path for a few queries against a long cache.
+    case flash
+    /// The materialised queries x keys matrix; can return the weights.
+    case standard
+}
+
+extension Kernels {
+    /// Attention over Tensors: q (batch, queries, queryHeads, headDim), k and v (batch, keys, kvHeads, headDim)
+    /// — or (batch, kvHeads, keys, headDim) when `shape.kvLayout` is `.headMajor`. Returns the output
+    /// (batch, queries, queryHeads, headDim) and, when asked (standard implementation only), the weights
+    /// (batch, queryHeads, queries, keys). Shape mismatches throw a TensorError.
+    public static func attention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape,
+                                 implementation: AttentionImplementation = .flash,
+                                 returnWeights: Bool = false) throws(TensorError) -> (output: Tensor, weights: Tensor?) {
+        try shape.validate()
+        let expectedQ = [shape.batch, shape.queries, shape.queryHeads, shape.headDim]
+        let expectedKV = shape.kvLayout == .tokenMajor ? [shape.batch, shape.keys, shape.kvHeads, shape.headDim]
+                                                       : [shape.batch, shape.kvHeads, shape.keys, shape.headDim]
+        guard q.shape == expectedQ else { throw .shapeMismatch(operation: "attention q", expected: "\(expectedQ)", found: "\(q.shape)") }
+        guard k.shape == expectedKV else { throw .shapeMismatch(operation: "attention k", expected: "\(expectedKV)", found: "\(k.shape)") }
+        guard v.shape == expectedKV else { throw .shapeMismatch(operation: "attention v", expected: "\(expectedKV)", found: "\(v.shape)") }
+        if returnWeights && implementation != .standard {
+            throw .outOfBounds(operation: "attention", detail: "attention weights are only available from the standard implementation")
+        }
+        let output = Tensor(zeros: expectedQ)
+        let weights = returnWeights ? Tensor(zeros: [shape.batch, shape.queryHeads, shape.queries, shape.keys]) : nil
+        let buffers = AttentionBuffers(q: try q.floatPointer(), k: try k.floatPointer(), v: try v.floatPointer(),
+                                       output: try output.floatPointer())
+        switch implementation {
+        case .flash: FlashAttention.forward(shape, buffers)
+        case .standard: StandardAttention.forward(shape, buffers, weights: try weights?.floatPointer())
+        }
+        return (output, weights)
+    }
+}

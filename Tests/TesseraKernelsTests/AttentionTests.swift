@@ -204,3 +204,22 @@ final class AttentionTests: XCTestCase {
         }
     }
 }
+
+final class AttentionTensorAPITests: XCTestCase {
+    func testTensorEntryPointChecksShapesAndAgreesAcrossImplementations() throws {
+        let shape = AttentionShape(batch: 1, queries: 6, keys: 10, queryHeads: 4, kvHeads: 2, headDim: 8)
+        let q = Tensor(shape: [1, 6, 4, 8], values: randomFloats(192, seed: 1))
+        let k = Tensor(shape: [1, 10, 2, 8], values: randomFloats(160, seed: 2))
+        let v = Tensor(shape: [1, 10, 2, 8], values: randomFloats(160, seed: 3))
+        let flash = try Kernels.attention(q: q, k: k, v: v, shape: shape)
+        let standard = try Kernels.attention(q: q, k: k, v: v, shape: shape, implementation: .standard, returnWeights: true)
+        assertClose(flash.output.toFloats(), standard.output.toFloats(), atol: 1e-5, "flash vs standard")
+        let weights = try XCTUnwrap(standard.weights)
+        XCTAssertEqual(weights.shape, [1, 4, 6, 10])
+        // Each row of weights sums to 1; the first query (position 4) sees keys 0...4 only.
+        XCTAssertEqual((0..<10).reduce(Float(0)) { $0 + weights[0, 1, 0, $1] }, 1, accuracy: 1e-5)
+        XCTAssertEqual(weights[0, 1, 0, 5], 0)
+        XCTAssertThrowsError(try Kernels.attention(q: q, k: v.transposed(1, 2), v: v, shape: shape))
+        XCTAssertThrowsError(try Kernels.attention(q: q, k: k, v: v, shape: shape, returnWeights: true))
+    }
+}
