@@ -128,21 +128,20 @@ final class AttentionTests: XCTestCase {
 
     /// dL/dq, dL/dk, dL/dv of L = Σ O ∘ R by central differences of the Double reference.
     func finiteDifferences(_ c: AttentionCase, outputGradient r: [Double]) -> (dq: [Float], dk: [Float], dv: [Float]) {
-        var q = c.q.map(Double.init), k = c.k.map(Double.init), v = c.v.map(Double.init)
-        func loss() -> Double {
-            zip(ReferenceAttention.forward(q: q, k: k, v: v, shape: c.shape).output, r).reduce(0) { $0 + $1.0 * $1.1 }
+        let base = [c.q.map(Double.init), c.k.map(Double.init), c.v.map(Double.init)]
+        func loss(_ x: [[Double]]) -> Double {
+            zip(ReferenceAttention.forward(q: x[0], k: x[1], v: x[2], shape: c.shape).output, r).reduce(0) { $0 + $1.0 * $1.1 }
         }
         let h = 1e-4
-        func derivative(_ x: inout [Double], _ i: Int) -> Float {
-            let saved = x[i]
-            x[i] = saved + h
-            let up = loss()
-            x[i] = saved - h
-            let down = loss()
-            x[i] = saved
-            return Float((up - down) / (2 * h))
+        func derivatives(of input: Int) -> [Float] {
+            (0..<base[input].count).map { i in
+                var up = base, down = base
+                up[input][i] += h
+                down[input][i] -= h
+                return Float((loss(up) - loss(down)) / (2 * h))
+            }
         }
-        return ((0..<q.count).map { derivative(&q, $0) }, (0..<k.count).map { derivative(&k, $0) }, (0..<v.count).map { derivative(&v, $0) })
+        return (derivatives(of: 0), derivatives(of: 1), derivatives(of: 2))
     }
 
     func gradients(_ c: AttentionCase, _ r: [Float], flash: Bool) -> (dq: [Float], dk: [Float], dv: [Float]) {
