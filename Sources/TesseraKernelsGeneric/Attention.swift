@@ -11,28 +11,40 @@ import TesseraCore
 extension ISAKernels {
     public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        if !accumulate { y.update(repeating: 0, count: k) }
-        var i = 0
-        // Two rows per pass: y += x[i]·W[i] + x[i+1]·W[i+1], y staying in L1.
-        while i + 2 <= n {
-            let r0 = w + i * ldw, r1 = r0 + ldw
-            let x0 = VF(repeating: x[i]), x1 = VF(repeating: x[i + 1])
-            var p = 0
-            while p + vectorWidth <= k {
-                var acc = load(y + p)
-                acc.addProduct(x0, load(r0 + p))
-                acc.addProduct(x1, load(r1 + p))
-                store(acc, y + p)
-                p += vectorWidth
+        // Slices of 8 vectors of y stay in registers while every row streams past (in decode the rows are
+        // the value vectors of a chunk of keys, contiguous in a head-major cache).
+        let slice = 8 * vectorWidth
+        var p = 0
+        while p + slice <= k {
+            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF(), a4 = VF(), a5 = VF(), a6 = VF(), a7 = VF()
+            if accumulate {
+                a0 = load(y + p); a1 = load(y + p + vectorWidth); a2 = load(y + p + 2 * vectorWidth)
+                a3 = load(y + p + 3 * vectorWidth); a4 = load(y + p + 4 * vectorWidth); a5 = load(y + p + 5 * vectorWidth)
+                a6 = load(y + p + 6 * vectorWidth); a7 = load(y + p + 7 * vectorWidth)
             }
-            while p < k { y[p] += x[i] * r0[p] + x[i + 1] * r1[p]; p += 1 }
-            i += 2
+            for i in 0..<n {
+                let r = w + i * ldw + p, xv = VF(repeating: x[i])
+                a0.addProduct(xv, load(r)); a1.addProduct(xv, load(r + vectorWidth))
+                a2.addProduct(xv, load(r + 2 * vectorWidth)); a3.addProduct(xv, load(r + 3 * vectorWidth))
+                a4.addProduct(xv, load(r + 4 * vectorWidth)); a5.addProduct(xv, load(r + 5 * vectorWidth))
+                a6.addProduct(xv, load(r + 6 * vectorWidth)); a7.addProduct(xv, load(r + 7 * vectorWidth))
+            }
+            store(a0, y + p); store(a1, y + p + vectorWidth); store(a2, y + p + 2 * vectorWidth)
+            store(a3, y + p + 3 * vectorWidth); store(a4, y + p + 4 * vectorWidth); store(a5, y + p + 5 * vectorWidth)
+            store(a6, y + p + 6 * vectorWidth); store(a7, y + p + 7 * vectorWidth)
+            p += slice
         }
-        if i < n {
-            let r0 = w + i * ldw, x0 = VF(repeating: x[i])
-            var p = 0
-            while p + vectorWidth <= k { var acc = load(y + p); acc.addProduct(x0, load(r0 + p)); store(acc, y + p); p += vectorWidth }
-            while p < k { y[p] += x[i] * r0[p]; p += 1 }
+        while p + vectorWidth <= k {  // one vector at a time for the rest
+            var a = accumulate ? load(y + p) : VF()
+            for i in 0..<n { a.addProduct(VF(repeating: x[i]), load(w + i * ldw + p)) }
+            store(a, y + p)
+            p += vectorWidth
+        }
+        while p < k {
+            var sum: Float = accumulate ? y[p] : 0
+            for i in 0..<n { sum += x[i] * w[i * ldw + p] }
+            y[p] = sum
+            p += 1
         }
     }
 
