@@ -3,6 +3,7 @@
 //
 // Module layout (see ../shared/DESIGN.md); dependencies point left:
 //   TesseraCore <- TesseraKernels{Generic,AVX2,AVX512} <- TesseraKernels <- (NN, Models, ...) <- tessera
+//   TesseraCore <- TesseraFormats <- tessera
 // The three ISA kernel targets compile the *same* sources (TesseraKernelsAVX2/ and TesseraKernelsAVX512/
 // hold symbolic links to TesseraKernelsGeneric/) with different -march flags; TesseraKernels picks one
 // at start-up from the CPU's features.
@@ -43,11 +44,14 @@ let package = Package(
             name: "TesseraKernels",
             dependencies: ["TesseraCore", "CTesseraCPU", "TesseraKernelsGeneric", "TesseraKernelsAVX2", "TesseraKernelsAVX512"],
             swiftSettings: kernelOptimisation),
+        // Model file formats (GGUF, later safetensors); knows nothing about models.
+        .target(name: "TesseraFormats", dependencies: ["TesseraCore"]),
         .executableTarget(
             name: "tessera",
-            dependencies: ["TesseraKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["TesseraKernels", "TesseraFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels"]),
+        .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"]),
     ],
     swiftLanguageModes: [.v6]
 )
