@@ -301,12 +301,15 @@ extension ISAKernels {
                             y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         // Rows are independent: split them over the pool in blocks of 4 (sharing each load of x).
         ThreadPool.shared.parallelRanges((n + 3) / 4, grain: max(1, 4096 / max(k, 1))) { blocks in
-            let rowEnd = min(n, blocks.upperBound * 4)
-            var row = blocks.lowerBound * 4
-            while row + 4 <= rowEnd {
-                gemvRows4(k: k, w: w + row * ldw, ldw: ldw, x: x, y: y + row, accumulate: accumulate)
-                row += 4
+            let rowStart = blocks.lowerBound * 4, rowEnd = min(n, blocks.upperBound * 4)
+            // The four rows of a step come from the four quarters of the range: four independent memory
+            // streams even when rows are short and contiguous (attention scores over a cache chunk).
+            let quarter = (rowEnd - rowStart) / 4
+            for i in 0..<quarter {
+                let r = rowStart + i
+                gemvRows4(k: k, w: w + r * ldw, ldw: quarter * ldw, x: x, y: y + r, ldy: quarter, accumulate: accumulate)
             }
+            var row = rowStart + 4 * quarter
             while row < rowEnd {
                 let dot = dotProduct(w + row * ldw, x, count: k)
                 y[row] = accumulate ? y[row] + dot : dot
@@ -319,7 +322,7 @@ extension ISAKernels {
 /// y[0..<4] (+)= W[0..<4, :] · x, two accumulators per row to hide FMA latency.
 @inline(__always)
 func gemvRows4(k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-               accumulate: Bool) {
+               ldy: Int = 1, accumulate: Bool) {
     let w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw
     var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF(), b0 = VF(), b1 = VF(), b2 = VF(), b3 = VF()
     var p = 0
@@ -339,7 +342,11 @@ func gemvRows4(k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float
         s0 += w0[p] * xv; s1 += w1[p] * xv; s2 += w2[p] * xv; s3 += w3[p] * xv
         p += 1
     }
-    if accumulate { y[0] += s0; y[1] += s1; y[2] += s2; y[3] += s3 } else { y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3 }
+    if accumulate {
+        y[0] += s0; y[ldy] += s1; y[2 * ldy] += s2; y[3 * ldy] += s3
+    } else {
+        y[0] = s0; y[ldy] = s1; y[2 * ldy] = s2; y[3 * ldy] = s3
+    }
 }
 
 /// Σ a[i]·b[i] with vector accumulators.
