@@ -3,12 +3,13 @@ import ArgumentParser
 import TesseraFormats
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a GGUF file's metadata and tensor table.")
+    static let configuration = CommandConfiguration(abstract: "Print a GGUF or safetensors file's metadata and tensor table.")
 
-    @Argument(help: "A .gguf file.") var file: String
+    @Argument(help: "A .gguf or .safetensors file.") var file: String
     @Flag(help: "Only the metadata.") var metadataOnly = false
 
     func run() throws {
+        if file.hasSuffix(".safetensors") { return try inspectSafetensors() }
         let gguf = try GGUFFile(path: file)
         print("\(file): GGUF v\(gguf.version), \(gguf.metadata.count) metadata entries, \(gguf.tensors.count) tensors, alignment \(gguf.alignment)")
         let keyWidth = gguf.metadata.map(\.key.count).max() ?? 0
@@ -28,5 +29,18 @@ struct Inspect: ParsableCommand {
         }
         let types = byType.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("\n  \(gguf.tensors.count) tensors (\(types)), \(total) bytes of tensor data")
+    }
+
+    func inspectSafetensors() throws {
+        let st = try SafetensorsFile(path: file)
+        print("\(file): safetensors, \(st.entries.count) tensors, \(st.metadata.count) metadata entries")
+        for (key, value) in st.metadata.sorted(by: { $0.key < $1.key }) { print("  \(key)  \(value)") }
+        if metadataOnly { return }
+        let nameWidth = max(4, st.entries.map(\.name.count).max() ?? 0)
+        for e in st.entries {
+            let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
+            print("  \(e.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  \(e.dtype.padding(toLength: 5, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 19, withPad: " ", startingAt: 0))  \(e.end - e.begin)")
+        }
+        print("\n  \(st.entries.count) tensors, \(st.entries.reduce(0) { $0 + $1.end - $1.begin }) bytes of tensor data")
     }
 }
