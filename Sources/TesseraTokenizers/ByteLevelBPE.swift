@@ -188,12 +188,17 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
     /// Token ids back to text; special tokens decode to their text. Invalid UTF-8 becomes U+FFFD.
     public func decode(_ ids: [Int32]) throws(TokenizerError) -> String {
         var bytes: [UInt8] = []
-        for id in ids {
-            guard id >= 0, Int(id) < tokens.count else { throw .unknownToken(id) }
-            let token = tokens[Int(id)]
-            if specialIDs[token] != nil { bytes += Array(token.utf8); continue }
-            for c in token { if let b = symbolByte[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
-        }
+        for id in ids { bytes += try tokenBytes(id) }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The raw bytes one token stands for (a token may hold part of a UTF-8 character).
+    public func tokenBytes(_ id: Int32) throws(TokenizerError) -> [UInt8] {
+        guard id >= 0, Int(id) < tokens.count else { throw .unknownToken(id) }
+        let token = tokens[Int(id)]
+        if specialIDs[token] != nil { return Array(token.utf8) }
+        var bytes: [UInt8] = []
+        for c in token { if let b = symbolByte[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
+        return bytes
     }
 }
