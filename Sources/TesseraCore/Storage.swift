@@ -15,6 +15,12 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
     case rangeOutsideFile(path: String, offset: Int, length: Int, fileSize: Int)
     case mapFailed(path: String, reason: String)
 
+    /// What went wrong, without the path (for callers that name the file themselves).
+    public var reason: String {
+        if case .cannotOpen(_, let reason) = self { return reason }
+        return description
+    }
+
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "cannot open \(path): \(reason)"

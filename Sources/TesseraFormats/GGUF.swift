@@ -151,10 +151,7 @@ public struct GGUFFile: @unchecked Sendable {
 
     public init(path: String) throws(GGUFError) {
         let storage: Storage
-        do { storage = try Storage(mapping: path) } catch {
-            if case .cannotOpen(_, let reason) = error { throw .cannotOpen(path: path, reason: reason) }
-            throw .cannotOpen(path: path, reason: "\(error)")
-        }
+        do { storage = try Storage(mapping: path) } catch { throw .cannotOpen(path: path, reason: error.reason) }
         var reader = ByteReader(base: UnsafeRawPointer(storage.bytes), size: storage.byteCount)
         let magic = try reader.bytes(4, "the magic number")
         guard magic.elementsEqual("GGUF".utf8) else {

@@ -67,10 +67,7 @@ public struct SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws(SafetensorsError) {
         let storage: Storage
-        do { storage = try Storage(mapping: path) } catch {
-            if case .cannotOpen(_, let reason) = error { throw .cannotOpen(path: path, reason: reason) }
-            throw .cannotOpen(path: path, reason: "\(error)")
-        }
+        do { storage = try Storage(mapping: path) } catch { throw .cannotOpen(path: path, reason: error.reason) }
         guard storage.byteCount >= 8 else { throw .truncated(path: path, detail: "\(storage.byteCount) bytes, no header size") }
         let headerSize = UInt64(littleEndian: storage.bytes.loadUnaligned(as: UInt64.self))
         guard headerSize <= UInt64(storage.byteCount - 8) else {
