@@ -4,7 +4,7 @@
 indirect enum Expr: @unchecked Sendable {
     case literal(TemplateValue), name(String), list([Expr]), dict([(Expr, Expr)])
     case attribute(Expr, String), index(Expr, Expr), slice(Expr, Expr?, Expr?)
-    case call(Expr, [Expr])
+    case call(Expr, [Expr], keywords: [(String, Expr)])
     case filter(Expr, String, [Expr])
     case test(Expr, String, negated: Bool)
     case unary(String, Expr)
@@ -18,6 +18,8 @@ enum Node: @unchecked Sendable {
     case ifBlock([(Expr, [Node])], otherwise: [Node]?)
     case forBlock(names: [String], iterable: Expr, filter: Expr?, body: [Node])
     case set(String, Expr)
+    /// {% set ns.attribute = … %}: writes into a namespace() object wherever it was defined.
+    case setAttribute(String, String, Expr)
 }
 
 struct TemplateParser {
@@ -55,8 +57,15 @@ struct TemplateParser {
                 case "set":
                     guard case .name(let name)? = peek else { throw .syntax("set needs a name", line: line) }
                     at += 1
-                    try expect(.op("="))
-                    nodes.append(.set(name, try parseExpression()))
+                    var attribute: String? = nil
+                    if accept(.op(".")) {
+                        guard case .name(let a)? = peek else { throw .syntax("expected an attribute name", line: line) }
+                        attribute = a
+                        at += 1
+                    }
+                    guard accept(.op("=")) else { throw .unsupported("{% set %} block", line: line) }
+                    let value = try parseExpression()
+                    nodes.append(attribute.map { .setAttribute(name, $0, value) } ?? .set(name, value))
                     try end()
                 default:
                     throw .unsupported(keyword, line: l)
@@ -204,25 +213,34 @@ struct TemplateParser {
                     e = .index(e, lower)
                 }
             } else if accept(.op("(")) {
-                e = .call(e, try parseArguments())
+                let (args, keywords) = try parseArguments()
+                e = .call(e, args, keywords: keywords)
             } else if accept(.op("|")) {
                 guard case .name(let f)? = peek else { throw .syntax("expected a filter name", line: line) }
                 at += 1
-                e = .filter(e, f, accept(.op("(")) ? try parseArguments() : [])
+                var args: [Expr] = []
+                if accept(.op("(")) {
+                    let (positional, keywords) = try parseArguments()
+                    if !keywords.isEmpty { throw .unsupported("keyword arguments to |\(f)", line: line) }
+                    args = positional
+                }
+                e = .filter(e, f, args)
             } else { return e }
         }
     }
-    mutating func parseArguments() throws(TemplateError) -> [Expr] {
-        var args: [Expr] = []
-        if accept(.op(")")) { return args }
+    mutating func parseArguments() throws(TemplateError) -> ([Expr], [(String, Expr)]) {
+        var args: [Expr] = [], keywords: [(String, Expr)] = []
+        if accept(.op(")")) { return (args, keywords) }
         repeat {
-            if case .name? = peek, at + 1 < expr.count, expr[at + 1] == .op("=") {
-                throw .unsupported("keyword arguments", line: line)
+            if case .name(let key)? = peek, at + 1 < expr.count, expr[at + 1] == .op("=") {
+                at += 2
+                keywords.append((key, try parseExpression()))
+            } else {
+                args.append(try parseExpression())
             }
-            args.append(try parseExpression())
         } while accept(.op(","))
         try expect(.op(")"))
-        return args
+        return (args, keywords)
     }
     mutating func parsePrimary() throws(TemplateError) -> Expr {
         guard let t = peek else { throw .syntax("expression ends too early", line: line) }
@@ -278,6 +296,13 @@ struct TemplateInterpreter {
             case .text(let t): out += t
             case .output(let e): out += try evaluate(e).text
             case .set(let name, let e): scopes[scopes.count - 1][name] = try evaluate(e)
+            case .setAttribute(let name, let attribute, let e):
+                let value = try evaluate(e)
+                guard let level = scopes.lastIndex(where: { $0[name] != nil }), case .object(var o)? = scopes[level][name] else {
+                    throw .runtime("'\(name)' is not a namespace")
+                }
+                o[attribute] = value
+                scopes[level][name] = .object(o)
             case .ifBlock(let branches, let otherwise):
                 var done = false
                 for (condition, body) in branches where try evaluate(condition).truthy {
@@ -377,9 +402,15 @@ struct TemplateInterpreter {
             case .string(let s): let c = Array(s); return .string(String(c[try bounds(c.count)]))
             default: return .undefined
             }
-        case .call(let callee, let argExprs):
+        case .call(let callee, let argExprs, let keywordExprs):
             var args: [TemplateValue] = []
             for a in argExprs { args.append(try evaluate(a)) }
+            if case .name("namespace") = callee {
+                var o: [String: TemplateValue] = [:]
+                for (k, v) in keywordExprs { o[k] = try evaluate(v) }
+                return .object(o)
+            }
+            guard keywordExprs.isEmpty else { throw .runtime("keyword arguments are only supported for namespace()") }
             if case .name(let fn) = callee {
                 switch fn {
                 case "raise_exception": throw .raised(args.first?.text ?? "")

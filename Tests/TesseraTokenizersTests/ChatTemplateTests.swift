@@ -21,7 +21,7 @@ final class ChatTemplateTests: XCTestCase {
     func testRenderingMatchesJinja2() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Goldens/templates.json")
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
-        XCTAssertEqual(Set(golden.templates.keys), ["smollm2", "gemma-style", "features"])
+        XCTAssertEqual(Set(golden.templates.keys), ["smollm2", "gemma-style", "features", "namespace"])
         for c in golden.cases {
             let template = try ChatTemplate(golden.templates[c.template]!)
             let label = "\(c.template), \(c.messages.count) messages, generation prompt \(c.add_generation_prompt)"
@@ -41,7 +41,10 @@ final class ChatTemplateTests: XCTestCase {
             XCTAssertEqual($0 as? TemplateError, .unsupported("macro", line: 1))
             XCTAssertTrue("\($0)".contains("'macro'"))
         }
-        XCTAssertThrowsError(try ChatTemplate("{{ x(a=1) }}")) { XCTAssertEqual($0 as? TemplateError, .unsupported("keyword arguments", line: 1)) }
+        XCTAssertThrowsError(try ChatTemplate("{{ x | tojson(indent=2) }}")) {
+            XCTAssertEqual($0 as? TemplateError, .unsupported("keyword arguments to |tojson", line: 1))
+        }
+        XCTAssertThrowsError(try ChatTemplate("{% set x %}block{% endset %}")) { XCTAssertEqual($0 as? TemplateError, .unsupported("{% set %} block", line: 1)) }
         XCTAssertThrowsError(try ChatTemplate("{% if x %}unclosed")) { guard case .syntax = $0 as? TemplateError else { return XCTFail("\($0)") } }
         XCTAssertThrowsError(try ChatTemplate("{{ 'unterminated }}"))
         XCTAssertThrowsError(try ChatTemplate("{{ x | nosuchfilter }}").render(messages: [], addGenerationPrompt: false)) {

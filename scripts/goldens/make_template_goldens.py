@@ -33,6 +33,12 @@ FEATURES = (
     "{{ ' | ' ~ (missing is defined) ~ ' ' ~ (messages is defined) ~ ' ' ~ ({'k': 1} | tojson) }}"
     "{{ ' | ' ~ messages[0].content.strip().startswith('You') }}"
 )
+NAMESPACE = (
+    "{%- set ns = namespace(found=false, count=0, last='') -%}"
+    "{%- for m in messages -%}{%- if m.role == 'system' %}{% set ns.found = true %}{% endif -%}"
+    "{%- set ns.count = ns.count + 1 %}{% set ns.last = m.role %}{% set local = 1 %}{%- endfor -%}"
+    "{{ ns.found }} {{ ns.count }} {{ ns.last }} {{ local is defined }}"
+)
 CONVERSATIONS = [
     [{"role": "user", "content": "Hello!"}],
     [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "  The quick brown fox?  "}],
@@ -46,7 +52,7 @@ def main():
     def raise_exception(message):
         raise RuntimeError(message)
     env.globals["raise_exception"] = raise_exception
-    templates = {"gemma-style": GEMMA_STYLE, "features": FEATURES}
+    templates = {"gemma-style": GEMMA_STYLE, "features": FEATURES, "namespace": NAMESPACE}
     if len(sys.argv) > 1:
         from gguf import GGUFReader
         f = GGUFReader(sys.argv[1]).fields["tokenizer.chat_template"]
