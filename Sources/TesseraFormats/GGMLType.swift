@@ -48,7 +48,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
 
     /// Bytes of `count` values (count a multiple of the block size), or nil if unsupported or misaligned.
     public func byteCount(values count: Int) -> Int? {
-        guard let (size, bytes) = blockGeometry, count % size == 0 else { return nil }
-        return count / size * bytes
+        guard let (size, bytes) = blockGeometry, count >= 0, count % size == 0 else { return nil }
+        let (total, overflow) = (count / size).multipliedReportingOverflow(by: bytes)
+        return overflow ? nil : total
     }
 }

@@ -221,7 +221,7 @@ public struct GGUFFile: @unchecked Sendable {
             guard info.offset % alignment == 0 else {
                 throw .invalidTensorShape(tensor: info.name, detail: "data offset \(info.offset) is not a multiple of the alignment \(alignment)")
             }
-            guard info.offset + bytes <= dataBytes else {
+            guard bytes <= dataBytes, info.offset <= dataBytes - bytes else {
                 throw .tensorOutOfBounds(tensor: info.name, offset: info.offset, bytes: bytes, dataBytes: dataBytes)
             }
             guard tensorIndex[info.name] == nil else { throw .duplicateTensor(info.name) }

@@ -105,8 +105,11 @@ public struct SafetensorsFile: @unchecked Sendable {
             guard begin >= 0, end >= begin, end <= dataBytes else {
                 throw .tensorOutOfBounds(tensor: name, detail: "bytes \(begin)..<\(end) lie outside the data section (\(dataBytes) bytes)")
             }
-            let expected = shape.reduce(size, *)
-            guard end - begin == expected else {
+            let (expected, overflow) = shape.reduce((size, false)) { acc, d in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+                return (p, acc.1 || o)
+            }
+            guard !overflow, end - begin == expected else {
                 throw .tensorOutOfBounds(tensor: name, detail: "\(end - begin) bytes for shape \(shape) of \(dtype) (\(expected) expected)")
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end))

@@ -99,6 +99,27 @@ final class GGUFTests: XCTestCase {
         }
     }
 
+    /// Random byte corruption of the header and tensor table: every file either parses or throws a
+    /// GGUFError — none crashes (a seeded, bounded fuzz run).
+    func testRandomCorruptionNeverCrashes() throws {
+        let good = try sampleWriter().encoded()
+        let file = path("fuzz.gguf")
+        var state: UInt64 = 42
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        var parsed = 0, rejected = 0
+        for _ in 0..<400 {
+            var bytes = good
+            for _ in 0..<(1 + next() % 4) {
+                let position = next() % min(bytes.count, 700)
+                bytes[position] = UInt8(truncatingIfNeeded: next())
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            do { _ = try GGUFFile(path: file); parsed += 1 } catch { rejected += 1 }
+        }
+        XCTAssertEqual(parsed + rejected, 400)
+        XCTAssertGreaterThan(rejected, 0)
+    }
+
     func testCorruptFilesGiveClearErrors() throws {
         let good = try sampleWriter().encoded()
         func check(_ bytes: [UInt8], _ expected: (GGUFError) -> Bool, _ label: String) throws {

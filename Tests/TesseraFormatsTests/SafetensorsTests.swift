@@ -46,6 +46,8 @@ final class SafetensorsTests: XCTestCase {
             (header(#"{"a": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}"#), { $0 == .unsupportedDType(tensor: "a", dtype: "Q9") }),
             (header(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 40]}}"#), { if case .tensorOutOfBounds = $0 { true } else { false } }),
             (header(#"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#), { if case .tensorOutOfBounds = $0 { true } else { false } }),
+            (header(#"{"a": {"dtype": "F64", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 8]}}"#),
+             { if case .tensorOutOfBounds = $0 { true } else { false } }),
         ]
         for (index, (bytes, expected)) in cases.enumerated() {
             let path = temporaryPath()
