@@ -5,11 +5,6 @@
 import TesseraCore
 
 public enum StandardAttention {
-    /// Bytes of the score matrix one head needs: the plain version's O(N²) extra memory.
-    public static func workspaceBytes(_ s: AttentionShape, backward: Bool = false) -> Int {
-        s.queries * s.keys * 4 * (backward ? 3 : 1)
-    }
-
     /// O = softmax(mask(softcap(scale · Q Kᵀ))) V. With `weights`, also writes P as
     /// (batch, queryHeads, queries, keys); `logSumExp` (batch, queryHeads, queries) is filled if given.
     public static func forward(_ s: AttentionShape, _ buffers: AttentionBuffers, weights: UnsafeMutablePointer<Float>? = nil) {

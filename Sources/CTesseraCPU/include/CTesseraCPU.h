@@ -100,10 +100,6 @@ uint64_t tessera_now_ns(void);
 __attribute__((target("avx2,f16c"))) static inline __m256 tessera_load_f16x8_avx2(const uint16_t *src) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
 }
-/// 8 floats -> 8 IEEE halves, round to nearest even (vcvtps2ph).
-__attribute__((target("avx2,f16c"))) static inline void tessera_f32x8_to_f16_avx2(const float *src, uint16_t *dst) {
-    _mm_storeu_si128((__m128i *)dst, _mm256_cvtps_ph(_mm256_loadu_ps(src), _MM_FROUND_TO_NEAREST_INT));
-}
 /// Transposes an 8x8 block of floats: dst[c * ldd + r] = src[r * lds + c] (for packing (out, in) weights).
 __attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(const float *src, size_t lds, float *dst, size_t ldd) {
     __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
