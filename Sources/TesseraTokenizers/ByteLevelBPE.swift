@@ -27,16 +27,17 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-public final class ByteLevelBPETokenizer: @unchecked Sendable {
+public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public let tokens: [String]
     public let specialTokens: [String]
     public let splitDigits: Bool
-    private let vocabulary: [String: Int32]
+    let vocabulary: [String: Int32]
     /// (left id, right id) -> (rank, merged id)
     private let merges: [Int64: (rank: Int32, merged: Int32)]
     private let byteSymbol: [Int32]               // byte -> id of its single-symbol token
     private let symbolByte: [Character: UInt8]    // byte-level symbol -> byte
     private let specialIDs: [String: Int32]
+    public let rules: SpecialTokenRules
     private var cache: [Substring: [Int32]] = [:]
     private let cacheLock = NSLock()
 
@@ -55,8 +56,10 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         return table
     }()
 
-    public init(tokens: [String], merges: [String], specialTokens: [String], splitDigits: Bool) throws(TokenizerError) {
+    public init(tokens: [String], merges: [String], specialTokens: [String], splitDigits: Bool,
+                rules: SpecialTokenRules = SpecialTokenRules()) throws(TokenizerError) {
         self.tokens = tokens
+        self.rules = rules
         self.specialTokens = specialTokens
         self.splitDigits = splitDigits
         var vocabulary: [String: Int32] = [:]
@@ -97,13 +100,17 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         let specials = zip(tokens, types).filter { $0.1 == 3 }.map(\.0)  // 3: control tokens
         // Pre-tokeniser families that split digits one by one before the GPT-2 regex.
         let pre = gguf["tokenizer.ggml.pre"]?.stringValue ?? "default"
-        try self.init(tokens: tokens, merges: merges, specialTokens: specials, splitDigits: ["smollm"].contains(pre))
+        try self.init(tokens: tokens, merges: merges, specialTokens: specials, splitDigits: ["smollm"].contains(pre),
+                      rules: SpecialTokenRules(gguf: gguf, tokens: tokens))
     }
 
     // MARK: - Encoding
 
-    public func encode(_ text: String) -> [Int32] {
+    public func encode(_ text: String) -> [Int32] { encode(text, addSpecialTokens: false) }
+
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
         var ids: [Int32] = []
+        if addSpecialTokens, rules.addsBOS, let bos = rules.bosID { ids.append(bos) }
         for (segment, special) in splitOnSpecialTokens(text) {
             if let special { ids.append(special); continue }
             for piece in preTokenize(segment) { ids += encodePiece(piece) }
@@ -185,12 +192,6 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
 
     // MARK: - Decoding
 
-    /// Token ids back to text; special tokens decode to their text. Invalid UTF-8 becomes U+FFFD.
-    public func decode(_ ids: [Int32]) throws(TokenizerError) -> String {
-        var bytes: [UInt8] = []
-        for id in ids { bytes += try tokenBytes(id) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 
     /// The raw bytes one token stands for (a token may hold part of a UTF-8 character).
     public func tokenBytes(_ id: Int32) throws(TokenizerError) -> [UInt8] {
@@ -201,4 +202,14 @@ public final class ByteLevelBPETokenizer: @unchecked Sendable {
         for c in token { if let b = symbolByte[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
         return bytes
     }
+}
+
+// MARK: - Tokenizer conformance
+
+extension ByteLevelBPETokenizer {
+    public var vocabularySize: Int { tokens.count }
+    public var bosID: Int32? { rules.bosID }
+    public var addsBOS: Bool { rules.addsBOS }
+    public var endOfGenerationIDs: Set<Int32> { rules.endOfGenerationIDs }
+    public func id(of token: String) -> Int32? { vocabulary[token] }
 }

@@ -7,7 +7,7 @@ public struct StreamingDetokenizer {
 
     public init(tokenBytes: @escaping (Int32) throws(TokenizerError) -> [UInt8]) { bytesOf = tokenBytes }
 
-    public init(_ tokenizer: ByteLevelBPETokenizer) { self.init(tokenBytes: tokenizer.tokenBytes) }
+    public init(_ tokenizer: any Tokenizer) { self.init(tokenBytes: { id throws(TokenizerError) in try tokenizer.tokenBytes(id) }) }
 
     /// Adds one token; returns the text that became complete (possibly empty).
     public mutating func append(_ id: Int32) throws(TokenizerError) -> String {

@@ -11,7 +11,7 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Decode ids to text instead.") var decode = false
 
     func run() throws {
-        let tokenizer = try ByteLevelBPETokenizer(gguf: try GGUFFile(path: model))
+        let tokenizer = try makeTokenizer(gguf: try GGUFFile(path: model))
         if decode {
             let parts = input.split(whereSeparator: { "[], \n".contains($0) })
             let ids = try parts.map { part -> Int32 in
@@ -20,7 +20,7 @@ struct Tokenize: ParsableCommand {
             }
             print(try tokenizer.decode(ids))
         } else {
-            print("[" + tokenizer.encode(input).map(String.init).joined(separator: ", ") + "]")
+            print("[" + tokenizer.encode(input, addSpecialTokens: false).map(String.init).joined(separator: ", ") + "]")
         }
     }
 }
