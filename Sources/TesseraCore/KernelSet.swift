@@ -113,6 +113,8 @@ public protocol KernelSet {
                                     scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
     /// Integer dot products of repacked weight rows with one quantised activation vector. Single-threaded.
     static func quantizedDot(_ arguments: QuantizedDotArguments)
+    /// The same weights times f32 activations. Single-threaded.
+    static func quantizedFloatDot(_ arguments: QuantizedFloatDotArguments)
 
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)
     /// s = softcap(scale · s) in place; softcap 0 means none, else cap · tanh(x / cap).

@@ -163,13 +163,21 @@ public enum KernelConformance {
                 var (xq, xs, xt) = ([Int8](repeating: 0, count: k), [Float](repeating: 0, count: blocks), [Float](repeating: 0, count: blocks))
                 ReferenceKernels.quantizeActivations(x, count: k, q: &xq, scales: &xs, sums: &xt)
                 var found = [Float](repeating: 0, count: 4 * groups), expected = found
+                var foundFloat = found, expectedFloat = found
+                let sums = (0..<blocks).map { b in x[(32 * b)..<(32 * b + 32)].reduce(0, +) }
                 weights.withUnsafeBytes { w in
+                    kernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
+                                                                         x: x, xSums: sums, y: &foundFloat))
+                    ReferenceKernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
+                                                                                  groups: groups, x: x, xSums: sums, y: &expectedFloat))
                     kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
                                                                x: xq, xScales: xs, xSums: xt, y: &found))
                     ReferenceKernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
                                                                         x: xq, xScales: xs, xSums: xt, y: &expected))
                 }
                 tally.compare(found, expected, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(format) \(groups) groups x \(blocks) blocks")
+                tally.compare(foundFloat, expectedFloat, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) f32 activations \(groups) groups x \(blocks) blocks")
             }
         }
         return tally.result

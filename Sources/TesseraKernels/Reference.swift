@@ -69,6 +69,36 @@ public enum ReferenceKernels {
         }
     }
 
+    /// Float activations: the quantised reference with dx = 1 per block and x as given.
+    public static func quantizedFloatDot(_ a: QuantizedFloatDotArguments) {
+        let stride = a.format.groupBlockBytes
+        func half(_ p: UnsafeRawPointer) -> Double { Double(floatFromHalfBits(p.loadUnaligned(as: UInt16.self))) }
+        for g in 0..<a.groups {
+            for r in 0..<4 {
+                var total = 0.0
+                for b in 0..<a.blocks {
+                    let p = a.weights + (g * a.blocks + b) * stride
+                    for j in 0..<32 {
+                        let q: Int, d: Double
+                        switch a.format {
+                        case .q4:
+                            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
+                            q = j < 16 ? byte & 0xF : byte >> 4
+                            d = half(p + 64 + 2 * r)
+                        case .q8:
+                            q = Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self))
+                            d = half(p + 128 + 4 * r + (j < 16 ? 0 : 2))
+                        }
+                        total += d * Double(q) * Double(a.x[32 * b + j])
+                    }
+                    let m = a.format == .q4 ? half(p + 72 + 2 * r) : half(p + 144 + 2 * r)
+                    total += m * Double(a.xSums[b])
+                }
+                a.y[4 * g + r] = Float(total)
+            }
+        }
+    }
+
     /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.
     public static func quantizedDot(_ a: QuantizedDotArguments) {
         let stride = a.format.groupBlockBytes

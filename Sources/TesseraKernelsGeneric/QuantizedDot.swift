@@ -65,6 +65,35 @@ typealias V8 = SIMD8<Float>
     #endif
 }
 
+/// d · (nibbles · x) for one block, f32 activations.
+@inline(__always) private func dotU4F32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ d: Float) -> V8 {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_dot_u4f32_avx2(w.assumingMemoryBound(to: UInt8.self), x, d)
+    #else
+    let b = w.assumingMemoryBound(to: UInt8.self)
+    var r = V8()
+    for j in 0..<16 {
+        r[j % 8] += Float(b[j] & 0xF) * x[j] + Float(b[j] >> 4) * x[j + 16]
+    }
+    return r * V8(repeating: d)
+    #endif
+}
+
+/// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, f32 activations.
+@inline(__always) private func dotS8F32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ d0: Float, _ d1: Float) -> V8 {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_dot_s8f32_avx2(w.assumingMemoryBound(to: Int8.self), x, d0, d1)
+    #else
+    let b = w.assumingMemoryBound(to: Int8.self)
+    var low = V8(), high = V8()
+    for j in 0..<16 {
+        low[j % 8] += Float(b[j]) * x[j]
+        high[j % 8] += Float(b[j + 16]) * x[j + 16]
+    }
+    return low * V8(repeating: d0) + high * V8(repeating: d1)
+    #endif
+}
+
 @inline(__always) private func laneSum(_ v: V8) -> Float {
     ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
 }
@@ -97,6 +126,40 @@ extension ISAKernels {
         switch a.format {
         case .q4: dotQ4(a)
         case .q8: dotQ8(a)
+        }
+    }
+
+    public static func quantizedFloatDot(_ a: QuantizedFloatDotArguments) {
+        let stride = a.format.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
+            var minimums = SIMD4<Float>()
+            for b in 0..<a.blocks {
+                let x = a.x + 32 * b
+                switch a.format {
+                case .q4:
+                    let dm = halves8(p + 64)
+                    acc0 += dotU4F32(p, x, dm[0])
+                    acc1 += dotU4F32(p + 16, x, dm[1])
+                    acc2 += dotU4F32(p + 32, x, dm[2])
+                    acc3 += dotU4F32(p + 48, x, dm[3])
+                    minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
+                case .q8:
+                    let s = halves8(p + 128)
+                    acc0 += dotS8F32(p, x, s[0], s[1])
+                    acc1 += dotS8F32(p + 32, x, s[2], s[3])
+                    acc2 += dotS8F32(p + 64, x, s[4], s[5])
+                    acc3 += dotS8F32(p + 96, x, s[6], s[7])
+                    minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
+                }
+                p += stride
+            }
+            let y = a.y + 4 * g
+            y[0] = laneSum(acc0) + minimums[0]
+            y[1] = laneSum(acc1) + minimums[1]
+            y[2] = laneSum(acc2) + minimums[2]
+            y[3] = laneSum(acc3) + minimums[3]
         }
     }
 

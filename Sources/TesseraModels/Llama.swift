@@ -68,7 +68,12 @@ enum LlamaFamily: ModelFamily {
 
 /// HF rope_scaling -> RoPEConfig.Scaling.
 func ropeScaling(_ hf: HFConfig) throws(ModelError) -> RoPEConfig.Scaling {
-    guard case .object(let s)? = hf.raw["rope_scaling"] else { return .none }
+    // rope_scaling (transformers 4) or a flat rope_parameters (transformers 5).
+    let object: [String: HFConfig.JSONValue]
+    if case .object(let s)? = hf.raw["rope_scaling"] { object = s }
+    else if case .object(let p)? = hf.raw["rope_parameters"], p["rope_type"] != nil { object = p }
+    else { return .none }
+    let s = object
     let type = s["rope_type"]?.string ?? s["type"]?.string ?? "default"
     switch type {
     case "default": return .none

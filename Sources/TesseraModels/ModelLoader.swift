@@ -172,7 +172,7 @@ struct WeightLoader {
         guard let t = try source.tensor(name) else { throw .missingTensor(name) }
         let flip = transposed(name)
         try expect(t, flip ? [cols, rows] : [rows, cols])
-        if precision == .fast, let q = try QuantizedMatrix(t) { return .quantized(q) }
+        if precision != .exact, let q = try QuantizedMatrix(t, int8Activations: precision == .int8) { return .quantized(q) }
         let buffer = FloatBuffer(count: rows * cols)
         if flip {
             let tmp = FloatBuffer(count: rows * cols)

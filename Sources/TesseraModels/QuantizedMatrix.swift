@@ -3,10 +3,10 @@
 // and bytes for the rest (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0), with f16 scales and minimums.
 //
 // Two ways to multiply, chosen by the number of activation rows m:
-//   - decode and small batches (m < 8): activations quantised to 8 bits per block of 32, integer dot
-//     products straight from the packed weights, threads splitting the row groups; each group's
-//     blocks stay in L1 while every one of the m activation rows passes over them, so the weights are
-//     read from memory once per call;
+//   - decode and small batches (m < 8): dot products straight from the packed weights, threads
+//     splitting the row groups, with f32 activations (weights widened in registers) or activations
+//     quantised to 8 bits per block of 32 (integer dot products); each group's blocks stay in L1 while
+//     every one of the m activation rows passes over them, so the weights are read from memory once;
 //   - prefill (m >= 8): each task dequantises a panel of rows to f32 (per-thread scratch) and runs the
 //     f32 GEMM on it, so long prompts go at GEMM speed with unquantised activations.
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
@@ -25,6 +25,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     let data: UnsafeMutableRawPointer   // (groups, blocks, groupBlockBytes)
     /// The file's type it came from (for reports).
     let sourceType: GGMLType
+    /// Decode with 8-bit activations and integer dot products (else f32 activations).
+    var int8Activations = false
 
     /// Below this many activation rows the integer kernels run; from it on, dequantised panels and f32 GEMM.
     static let gemmThreshold = 8
@@ -46,10 +48,11 @@ final class QuantizedMatrix: @unchecked Sendable {
     var byteCount: Int { groups * blocks * format.groupBlockBytes }
 
     /// Repacks a 2-D quantised tensor (rows = outputs); nil when its type has no integer form here.
-    convenience init?(_ t: RawTensor) throws(ModelError) {
+    convenience init?(_ t: RawTensor, int8Activations: Bool) throws(ModelError) {
         guard t.shape.count == 2, let range = t.type.integerBlockRange, let (blockSize, blockBytes) = t.type.blockGeometry,
               t.shape[1] % blockSize == 0 else { return nil }
         self.init(rows: t.shape[0], cols: t.shape[1], format: range == .unsignedNibble ? .q4 : .q8, sourceType: t.type)
+        self.int8Activations = int8Activations
         let rowBytes = cols / blockSize * blockBytes
         let failed = Atomic(false)
         ThreadPool.shared.parallelRanges(groups, grain: 16) { range in
@@ -95,6 +98,7 @@ final class QuantizedMatrix: @unchecked Sendable {
               parts.dropLast().allSatisfy({ $0.rows % 4 == 0 }) else { return nil }
         let merged = QuantizedMatrix(rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, format: first.format,
                                      sourceType: first.sourceType)
+        merged.int8Activations = first.int8Activations
         var at = merged.data
         for p in parts {
             at.copyMemory(from: p.data, byteCount: p.byteCount)
@@ -116,32 +120,48 @@ final class QuantizedMatrix: @unchecked Sendable {
 
     private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let kernels = Kernels.active
-        let xq = UnsafeMutablePointer<Int8>.allocate(capacity: m * cols)
+        let int8 = int8Activations
+        // Per token: 8-bit blocks, their scales and sums; or the f32 block sums (the minimums' term).
+        let xq = UnsafeMutablePointer<Int8>.allocate(capacity: int8 ? m * cols : 1)
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * blocks)
         defer { xq.deallocate(); xs.deallocate() }
         for t in 0..<m {
-            kernels.quantizeActivations(x + t * cols, count: cols, q: xq + t * cols, scales: xs + t * blocks,
-                                        sums: xs + (m + t) * blocks)
+            if int8 {
+                kernels.quantizeActivations(x + t * cols, count: cols, q: xq + t * cols, scales: xs + t * blocks,
+                                            sums: xs + (m + t) * blocks)
+            } else {
+                for b in 0..<blocks {
+                    var s: Float = 0
+                    for j in 0..<32 { s += x[t * cols + 32 * b + j] }
+                    xs[(m + t) * blocks + b] = s
+                }
+            }
         }
         let stride = blocks * format.groupBlockBytes
-        let (format, blocks, rows, groups, data) = (self.format, self.blocks, self.rows, self.groups, self.data)
+        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
+        /// Groups g0 ..< g0 + count of token t into dst.
+        func dot(_ t: Int, _ g0: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
+            if int8 {
+                kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
+                                                           x: xq + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: dst))
+            } else {
+                kernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: data + g0 * stride,
+                                                                     groups: count, x: x + t * cols, xSums: xs + (m + t) * blocks, y: dst))
+            }
+        }
         // About 8 tasks per thread so uneven progress evens out; at least 4 groups each.
         let grain = max(4, groups / (ThreadPool.shared.threadCount * 8))
         ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
             var tail = (Float(0), Float(0), Float(0), Float(0))
+            // Whole groups straight into the output; a last, partial group through `tail`.
+            let full = min(range.upperBound, rows / 4)
             for t in 0..<m {
                 let y = out + t * ldOut
-                // Whole groups straight into the output; a last, partial group through `tail`.
-                let full = min(range.upperBound, rows / 4)
-                let args = { (g0: Int, count: Int, dst: UnsafeMutablePointer<Float>) in
-                    QuantizedDotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
-                                          x: xq + t * self.cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: dst)
-                }
-                if full > range.lowerBound { kernels.quantizedDot(args(range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound)) }
-                if range.upperBound > full && full >= range.lowerBound {
+                if full > range.lowerBound { dot(t, range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound) }
+                if range.upperBound > full {
                     withUnsafeMutableBytes(of: &tail) { buffer in
                         let p = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
-                        kernels.quantizedDot(args(groups - 1, 1, p))
+                        dot(t, groups - 1, 1, p)
                         for r in 0..<(rows - 4 * (groups - 1)) { y[4 * (groups - 1) + r] = p[r] }
                     }
                 }

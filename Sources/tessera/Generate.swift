@@ -11,7 +11,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A GGUF file or HF model directory (default: SmolLM2-135M-Instruct, fetched on first use).")
     var model: String?
 
-    @Option(help: "Weights: 'fast' (quantised kernels) or 'exact' (everything dequantised to f32).")
+    @Option(help: "'fast' (quantised weights, f32 activations), 'int8' (8-bit activations too) or 'exact' (all f32).")
     var precision: String = "fast"
 
     @Option(help: "Context length to allocate (default: the model's, at most 8192).")
@@ -19,7 +19,7 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> LoadedModel {
         guard let precision = WeightPrecision(rawValue: precision) else {
-            throw ValidationError("--precision must be 'fast' or 'exact', got '\(precision)'")
+            throw ValidationError("--precision must be fast, int8 or exact, got '\(precision)'")
         }
         let path = try model ?? ModelStore.ensure(log: { printErr($0) })
         let bar = ProgressBar(label: "loading")

@@ -96,6 +96,7 @@ enum BrokenKernels: KernelSet {
         base.quantizeActivations(x, count: count, q: q, scales: scales, sums: sums)
     }
     static func quantizedDot(_ a: QuantizedDotArguments) { base.quantizedDot(a) }
+    static func quantizedFloatDot(_ a: QuantizedFloatDotArguments) { base.quantizedFloatDot(a) }
     static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
     static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }
     static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float { base.streamRead(x, count: count) }

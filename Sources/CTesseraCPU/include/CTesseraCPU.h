@@ -150,6 +150,25 @@ __attribute__((target("avx2"))) static inline __m256 tessera_dot_s8s8_avx2(const
     __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
 }
+/// d · (nibbles · x) for one block of 32 with f32 activations x (values 0..15 from the low nibbles).
+__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_u4f32_avx2(const uint8_t *w, const float *x, float d) {
+    __m256i lo8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)w));        // bytes 0..7
+    __m256i hi8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 8)));  // bytes 8..15
+    __m256i mask = _mm256_set1_epi32(0x0F);
+    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(lo8, mask)), _mm256_loadu_ps(x));
+    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(hi8, mask)), _mm256_loadu_ps(x + 8), t);
+    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo8, 4)), _mm256_loadu_ps(x + 16), t);
+    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(hi8, 4)), _mm256_loadu_ps(x + 24), t);
+    return _mm256_mul_ps(t, _mm256_set1_ps(d));
+}
+/// d0 · (w[0..15] · x[0..15]) + d1 · (w[16..31] · x[16..31]) for 32 signed bytes and f32 activations.
+__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8f32_avx2(const int8_t *w, const float *x, float d0, float d1) {
+    __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)w))), _mm256_loadu_ps(x));
+    a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 8)))), _mm256_loadu_ps(x + 8), a);
+    __m256 b = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16)))), _mm256_loadu_ps(x + 16));
+    b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 24)))), _mm256_loadu_ps(x + 24), b);
+    return _mm256_fmadd_ps(a, _mm256_set1_ps(d0), _mm256_mul_ps(b, _mm256_set1_ps(d1)));
+}
 /// The same two with VNNI (vpdpbusd: u8 x s8 summed in groups of 4 straight into int32).
 __attribute__((target("avx2,avx512vl,avx512vnni"))) static inline __m256 tessera_dot_u4s8_vnni(const uint8_t *w, const int8_t *x) {
     __m128i packed = _mm_loadu_si128((const __m128i *)w);
