@@ -113,8 +113,11 @@ public protocol KernelSet {
                                     scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
     /// Integer dot products of repacked weight rows with one quantised activation vector. Single-threaded.
     static func quantizedDot(_ arguments: QuantizedDotArguments)
-    /// The same weights times f32 activations. Single-threaded.
-    static func quantizedFloatDot(_ arguments: QuantizedFloatDotArguments)
+    /// Quantises `count` floats to 16-bit blocks of 32: q (count), scales and sums (count / 32).
+    static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                      scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
+    /// The same weights times 16-bit activations. Single-threaded.
+    static func quantized16Dot(_ arguments: Quantized16DotArguments)
 
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)
     /// s = softcap(scale · s) in place; softcap 0 means none, else cap · tanh(x / cap).

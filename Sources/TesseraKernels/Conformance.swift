@@ -132,6 +132,10 @@ public enum KernelConformance {
             kernels.quantizeActivations(x, count: count, q: &q1, scales: &s1, sums: &t1)
             ReferenceKernels.quantizeActivations(x, count: count, q: &q2, scales: &s2, sums: &t2)
             tally.compare(q1.map(Float.init) + s1 + t1, q2.map(Float.init) + s2 + t2, atol: 1e-6, rtol: 1e-6, "\(count) values")
+            var (w1, w2) = ([Int16](repeating: 0, count: count), [Int16](repeating: 0, count: count))
+            kernels.quantizeActivations16(x, count: count, q: &w1, scales: &s1, sums: &t1)
+            ReferenceKernels.quantizeActivations16(x, count: count, q: &w2, scales: &s2, sums: &t2)
+            tally.compare(w1.map(Float.init) + s1 + t1, w2.map(Float.init) + s2 + t2, atol: 1e-6, rtol: 1e-6, "\(count) values, 16 bits")
         }
         return tally.result
     }
@@ -163,21 +167,22 @@ public enum KernelConformance {
                 var (xq, xs, xt) = ([Int8](repeating: 0, count: k), [Float](repeating: 0, count: blocks), [Float](repeating: 0, count: blocks))
                 ReferenceKernels.quantizeActivations(x, count: k, q: &xq, scales: &xs, sums: &xt)
                 var found = [Float](repeating: 0, count: 4 * groups), expected = found
-                var foundFloat = found, expectedFloat = found
-                let sums = (0..<blocks).map { b in x[(32 * b)..<(32 * b + 32)].reduce(0, +) }
+                var found16 = found, expected16 = found
+                var (x16, s16, t16) = ([Int16](repeating: 0, count: k), xs, xt)
+                ReferenceKernels.quantizeActivations16(x, count: k, q: &x16, scales: &s16, sums: &t16)
                 weights.withUnsafeBytes { w in
-                    kernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
-                                                                         x: x, xSums: sums, y: &foundFloat))
-                    ReferenceKernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
-                                                                                  groups: groups, x: x, xSums: sums, y: &expectedFloat))
+                    kernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
+                                                                   x: x16, xScales: s16, xSums: t16, y: &found16))
+                    ReferenceKernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
+                                                                            groups: groups, x: x16, xScales: s16, xSums: t16, y: &expected16))
                     kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
                                                                x: xq, xScales: xs, xSums: xt, y: &found))
                     ReferenceKernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
                                                                         x: xq, xScales: xs, xSums: xt, y: &expected))
                 }
                 tally.compare(found, expected, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(format) \(groups) groups x \(blocks) blocks")
-                tally.compare(foundFloat, expectedFloat, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
-                              "\(format) f32 activations \(groups) groups x \(blocks) blocks")
+                tally.compare(found16, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) 16-bit activations \(groups) groups x \(blocks) blocks")
             }
         }
         return tally.result

@@ -65,32 +65,30 @@ typealias V8 = SIMD8<Float>
     #endif
 }
 
-/// d · (nibbles · x) for one block, f32 activations.
-@inline(__always) private func dotU4F32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ d: Float) -> V8 {
+/// 16 bytes of nibbles x 32 16-bit activations.
+@inline(__always) private func dotU4S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>) -> V8 {
     #if TESSERA_AVX2 || TESSERA_AVX512
-    return tessera_dot_u4f32_avx2(w.assumingMemoryBound(to: UInt8.self), x, d)
+    return tessera_dot_u4s16_avx2(w.assumingMemoryBound(to: UInt8.self), x)
     #else
     let b = w.assumingMemoryBound(to: UInt8.self)
-    var r = V8()
-    for j in 0..<16 {
-        r[j % 8] += Float(b[j] & 0xF) * x[j] + Float(b[j] >> 4) * x[j + 16]
-    }
-    return r * V8(repeating: d)
+    var total: Int32 = 0
+    for j in 0..<16 { total &+= Int32(b[j] & 0xF) &* Int32(x[j]) &+ Int32(b[j] >> 4) &* Int32(x[j + 16]) }
+    return V8(Float(total), 0, 0, 0, 0, 0, 0, 0)
     #endif
 }
 
-/// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, f32 activations.
-@inline(__always) private func dotS8F32(_ w: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ d0: Float, _ d1: Float) -> V8 {
+/// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, 16-bit activations.
+@inline(__always) private func dotS8S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ d0: Float, _ d1: Float) -> V8 {
     #if TESSERA_AVX2 || TESSERA_AVX512
-    return tessera_dot_s8f32_avx2(w.assumingMemoryBound(to: Int8.self), x, d0, d1)
+    return tessera_dot_s8s16_avx2(w.assumingMemoryBound(to: Int8.self), x, d0, d1)
     #else
     let b = w.assumingMemoryBound(to: Int8.self)
-    var low = V8(), high = V8()
+    var low: Int32 = 0, high: Int32 = 0
     for j in 0..<16 {
-        low[j % 8] += Float(b[j]) * x[j]
-        high[j % 8] += Float(b[j + 16]) * x[j + 16]
+        low &+= Int32(b[j]) &* Int32(x[j])
+        high &+= Int32(b[j + 16]) &* Int32(x[j + 16])
     }
-    return low * V8(repeating: d0) + high * V8(repeating: d1)
+    return V8(Float(low) * d0 + Float(high) * d1, 0, 0, 0, 0, 0, 0, 0)
     #endif
 }
 
@@ -129,28 +127,51 @@ extension ISAKernels {
         }
     }
 
-    public static func quantizedFloatDot(_ a: QuantizedFloatDotArguments) {
+    public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                             scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
+        for b in 0..<(count / 32) {
+            let src = x + 32 * b
+            var amax = VF()
+            for i in stride(from: 0, to: 32, by: vectorWidth) {
+                let v = load(src + i)
+                amax = vmax(amax, vmax(v, -v))
+            }
+            let m = horizontalMax(amax)
+            let d = m / 32767, inverse = m > 0 ? 32767 / m : 0
+            var total: Int32 = 0
+            for i in 0..<32 {
+                let v = Int16((src[i] * inverse).rounded(.toNearestOrEven))
+                q[32 * b + i] = v
+                total &+= Int32(v)
+            }
+            scales[b] = d
+            sums[b] = d * Float(total)
+        }
+    }
+
+    public static func quantized16Dot(_ a: Quantized16DotArguments) {
         let stride = a.format.groupBlockBytes
         for g in 0..<a.groups {
             var p = a.weights + g * a.blocks * stride
             var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
             var minimums = SIMD4<Float>()
             for b in 0..<a.blocks {
-                let x = a.x + 32 * b
+                let x = a.x + 32 * b, dx = a.xScales[b]
                 switch a.format {
                 case .q4:
                     let dm = halves8(p + 64)
-                    acc0 += dotU4F32(p, x, dm[0])
-                    acc1 += dotU4F32(p + 16, x, dm[1])
-                    acc2 += dotU4F32(p + 32, x, dm[2])
-                    acc3 += dotU4F32(p + 48, x, dm[3])
+                    acc0 = acc0.addingProduct(dotU4S16(p, x), V8(repeating: dm[0] * dx))
+                    acc1 = acc1.addingProduct(dotU4S16(p + 16, x), V8(repeating: dm[1] * dx))
+                    acc2 = acc2.addingProduct(dotU4S16(p + 32, x), V8(repeating: dm[2] * dx))
+                    acc3 = acc3.addingProduct(dotU4S16(p + 48, x), V8(repeating: dm[3] * dx))
                     minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
                 case .q8:
-                    let s = halves8(p + 128)
-                    acc0 += dotS8F32(p, x, s[0], s[1])
-                    acc1 += dotS8F32(p + 32, x, s[2], s[3])
-                    acc2 += dotS8F32(p + 64, x, s[4], s[5])
-                    acc3 += dotS8F32(p + 96, x, s[6], s[7])
+                    let s = halves8(p + 128) * V8(repeating: dx)
+                    acc0 += dotS8S16(p, x, s[0], s[1])
+                    acc1 += dotS8S16(p + 32, x, s[2], s[3])
+                    acc2 += dotS8S16(p + 64, x, s[4], s[5])
+                    acc3 += dotS8S16(p + 96, x, s[6], s[7])
                     minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
                 }
                 p += stride

@@ -24,8 +24,8 @@ final class FloatBuffer: @unchecked Sendable {
 public enum WeightPrecision: String, Sendable, CaseIterable {
     /// Every weight dequantised to f32: the reference path the golden tests hold to HF transformers.
     case exact
-    /// Quantised weights stay quantised (repacked) and are widened to f32 in registers, times f32
-    /// activations: the exact path's numbers at quantised memory traffic.
+    /// Quantised weights stay quantised (repacked), times activations quantised to 16 bits per block
+    /// of 32 (integer multiply-adds): the exact path's greedy text at quantised memory traffic.
     case fast
     /// Quantised weights times activations quantised to 8 bits per block of 32 (integer dot
     /// products, as llama.cpp does): the least compute, and logits within ~0.1-1 of the exact path.

@@ -3,9 +3,10 @@
 // and bytes for the rest (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0), with f16 scales and minimums.
 //
 // Two ways to multiply, chosen by the number of activation rows m:
-//   - decode and small batches (m < 8): dot products straight from the packed weights, threads
-//     splitting the row groups, with f32 activations (weights widened in registers) or activations
-//     quantised to 8 bits per block of 32 (integer dot products); each group's blocks stay in L1 while
+//   - decode and small batches (m < 8): integer dot products straight from the packed weights,
+//     threads splitting the row groups, with activations quantised per block of 32 to 16 bits
+//     (vpmaddwd; as accurate as f32 for greedy text) or 8 bits (vpmaddubsw, llama.cpp's choice, the
+//     least compute but logits off by up to ~1); each group's blocks stay in L1 while
 //     every one of the m activation rows passes over them, so the weights are read from memory once;
 //   - prefill (m >= 8): each task dequantises a panel of rows to f32 (per-thread scratch) and runs the
 //     f32 GEMM on it, so long prompts go at GEMM speed with unquantised activations.
@@ -121,20 +122,18 @@ final class QuantizedMatrix: @unchecked Sendable {
     private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let kernels = Kernels.active
         let int8 = int8Activations
-        // Per token: 8-bit blocks, their scales and sums; or the f32 block sums (the minimums' term).
-        let xq = UnsafeMutablePointer<Int8>.allocate(capacity: int8 ? m * cols : 1)
+        // Per token: 8- or 16-bit blocks of the activations, their scales and their sums.
+        let xq = UnsafeMutableRawPointer.allocate(byteCount: m * cols * (int8 ? 1 : 2), alignment: 64)
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * blocks)
         defer { xq.deallocate(); xs.deallocate() }
+        let x8 = xq.assumingMemoryBound(to: Int8.self), x16 = xq.assumingMemoryBound(to: Int16.self)
         for t in 0..<m {
             if int8 {
-                kernels.quantizeActivations(x + t * cols, count: cols, q: xq + t * cols, scales: xs + t * blocks,
+                kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks,
                                             sums: xs + (m + t) * blocks)
             } else {
-                for b in 0..<blocks {
-                    var s: Float = 0
-                    for j in 0..<32 { s += x[t * cols + 32 * b + j] }
-                    xs[(m + t) * blocks + b] = s
-                }
+                kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
+                                              sums: xs + (m + t) * blocks)
             }
         }
         let stride = blocks * format.groupBlockBytes
@@ -143,10 +142,11 @@ final class QuantizedMatrix: @unchecked Sendable {
         func dot(_ t: Int, _ g0: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
             if int8 {
                 kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
-                                                           x: xq + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: dst))
+                                                           x: x8 + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: dst))
             } else {
-                kernels.quantizedFloatDot(QuantizedFloatDotArguments(format: format, blocks: blocks, weights: data + g0 * stride,
-                                                                     groups: count, x: x + t * cols, xSums: xs + (m + t) * blocks, y: dst))
+                kernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
+                                                               x: x16 + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks,
+                                                               y: dst))
             }
         }
         // About 8 tasks per thread so uneven progress evens out; at least 4 groups each.

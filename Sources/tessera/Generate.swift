@@ -11,7 +11,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A GGUF file or HF model directory (default: SmolLM2-135M-Instruct, fetched on first use).")
     var model: String?
 
-    @Option(help: "'fast' (quantised weights, f32 activations), 'int8' (8-bit activations too) or 'exact' (all f32).")
+    @Option(help: "'fast' (quantised weights, 16-bit activations), 'int8' (8-bit activations) or 'exact' (all f32).")
     var precision: String = "fast"
 
     @Option(help: "Context length to allocate (default: the model's, at most 8192).")

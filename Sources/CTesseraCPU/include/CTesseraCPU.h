@@ -150,24 +150,21 @@ __attribute__((target("avx2"))) static inline __m256 tessera_dot_s8s8_avx2(const
     __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
 }
-/// d · (nibbles · x) for one block of 32 with f32 activations x (values 0..15 from the low nibbles).
-__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_u4f32_avx2(const uint8_t *w, const float *x, float d) {
-    __m256i lo8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)w));        // bytes 0..7
-    __m256i hi8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 8)));  // bytes 8..15
-    __m256i mask = _mm256_set1_epi32(0x0F);
-    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(lo8, mask)), _mm256_loadu_ps(x));
-    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(hi8, mask)), _mm256_loadu_ps(x + 8), t);
-    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo8, 4)), _mm256_loadu_ps(x + 16), t);
-    t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(hi8, 4)), _mm256_loadu_ps(x + 24), t);
-    return _mm256_mul_ps(t, _mm256_set1_ps(d));
+/// Nibbles x 16-bit activations (vpmaddwd): 8 int32 partial sums as floats (any lane order; the sum counts).
+__attribute__((target("avx2"))) static inline __m256 tessera_dot_u4s16_avx2(const uint8_t *w, const int16_t *x) {
+    __m128i packed = _mm_loadu_si128((const __m128i *)w), mask = _mm_set1_epi8(0x0F);
+    __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));                    // values 0..15
+    __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)); // values 16..31
+    __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),
+                                   _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))));
+    return _mm256_cvtepi32_ps(sum);
 }
-/// d0 · (w[0..15] · x[0..15]) + d1 · (w[16..31] · x[16..31]) for 32 signed bytes and f32 activations.
-__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8f32_avx2(const int8_t *w, const float *x, float d0, float d1) {
-    __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)w))), _mm256_loadu_ps(x));
-    a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 8)))), _mm256_loadu_ps(x + 8), a);
-    __m256 b = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16)))), _mm256_loadu_ps(x + 16));
-    b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + 24)))), _mm256_loadu_ps(x + 24), b);
-    return _mm256_fmadd_ps(a, _mm256_set1_ps(d0), _mm256_mul_ps(b, _mm256_set1_ps(d1)));
+/// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
+__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
+    __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w)), _mm256_loadu_si256((const __m256i *)x));
+    __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 16))),
+                                   _mm256_loadu_si256((const __m256i *)(x + 16)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_set1_ps(d0), _mm256_mul_ps(_mm256_cvtepi32_ps(hi), _mm256_set1_ps(d1)));
 }
 /// The same two with VNNI (vpdpbusd: u8 x s8 summed in groups of 4 straight into int32).
 __attribute__((target("avx2,avx512vl,avx512vnni"))) static inline __m256 tessera_dot_u4s8_vnni(const uint8_t *w, const int8_t *x) {
