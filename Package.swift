@@ -64,6 +64,7 @@ let package = Package(
         .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraTokenizersTests", dependencies: ["TesseraTokenizers"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels", "TesseraEngine"], exclude: ["Goldens"]),
+        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )

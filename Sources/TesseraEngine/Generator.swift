@@ -63,14 +63,14 @@ public enum GenerationError: Error, CustomStringConvertible {
 }
 
 /// Holds back text that might be the start of a stop string.
-struct StopStringFilter {
+public struct StopStringFilter {
     let stops: [String]
     private var pending = ""
 
-    init(_ stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
+    public init(_ stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
 
     /// Adds text; returns what can be emitted now, and whether a stop string was reached.
-    mutating func push(_ text: String) -> (emit: String, stopped: Bool) {
+    public mutating func push(_ text: String) -> (emit: String, stopped: Bool) {
         pending += text
         guard !stops.isEmpty else { defer { pending = "" }; return (pending, false) }
         if let hit = stops.compactMap({ pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
@@ -92,7 +92,7 @@ struct StopStringFilter {
     }
 
     /// Whatever is held back, at the end of generation.
-    mutating func flush() -> String { defer { pending = "" }; return pending }
+    public mutating func flush() -> String { defer { pending = "" }; return pending }
 }
 
 public final class Generator {
