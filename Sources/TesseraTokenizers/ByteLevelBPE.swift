@@ -1,44 +1,38 @@
 // Byte-level BPE (GPT-2 family: GPT-2, Llama 3, Qwen2, SmolLM2): text -> token ids -> text.
 //
 // Stages, as a tokenizer.json describes them:
-//   1. special tokens are cut out of the text first and map straight to their ids;
-//   2. pre-tokenisation splits the rest into pieces: optionally every digit on its own (SmolLM2's
-//      "Digits(individual_digits)"), then the GPT-2 regex ('s|'t|…| ?\p{L}+| ?\p{N}+|…|\s+(?!\S)|\s+);
+//   1. added tokens (control and user-defined) are cut out of the text first and map straight to their ids;
+//   2. pre-tokenisation splits the rest into pieces (ByteLevelPreTokenizer: the GPT-2, Llama 3 or Qwen2
+//      regex, SmolLM2's digit isolation first);
 //   3. each piece's UTF-8 bytes become GPT-2's printable byte symbols (0x20 'space' -> 'Ġ', …);
-//   4. BPE merges adjacent symbols, lowest merge rank first, until no ranked pair is left;
+//   4. BPE merges adjacent symbols, lowest merge rank first, until no ranked pair is left (Llama 3's
+//      `ignore_merges`: a piece that is itself a vocabulary entry is taken whole first);
 //   5. decoding maps the symbols back to bytes and the bytes to UTF-8.
-// Held to Hugging Face `tokenizers` by committed goldens (scripts/goldens/make_tokenizer_goldens.py).
+// Built from GGUF metadata (tokenizer.ggml.model "gpt2") or a tokenizer.json (TokenizerJSON.swift).
+// Held to Hugging Face `tokenizers` by committed goldens (scripts/goldens/make_tokenizer_goldens.py) and
+// to llama.cpp's own vocabulary tests.
 import Foundation
 import TesseraFormats
 
-public enum TokenizerError: Error, CustomStringConvertible, Equatable {
-    case unsupportedModel(String)
-    case missingMetadata(String)
-    case invalidMerge(String)
-    case unknownToken(Int32)
-
-    public var description: String {
-        switch self {
-        case .unsupportedModel(let m): "tokenizer model '\(m)' is not supported (byte-level BPE 'gpt2' is)"
-        case .missingMetadata(let key): "the model file has no '\(key)'"
-        case .invalidMerge(let m): "merge rule '\(m)' does not name two vocabulary entries"
-        case .unknownToken(let id): "token id \(id) is outside the vocabulary"
-        }
-    }
-}
-
 public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public let tokens: [String]
+    /// Tokens matched whole in the text (GGUF control and user-defined tokens; tokenizer.json added tokens).
     public let specialTokens: [String]
-    public let splitDigits: Bool
-    let vocabulary: [String: Int32]
-    /// (left id, right id) -> (rank, merged id)
+    public let preTokenizer: ByteLevelPreTokenizer
+    /// A piece that is a vocabulary entry becomes that token without merging (Llama 3).
+    public let ignoresMerges: Bool
+    /// Text segments are put in Unicode NFC first (a tokenizer.json "NFC" normalizer, as Qwen2's).
+    public let appliesNFC: Bool
+    public var splitDigits: Bool { preTokenizer.isolatesDigits }
+    let vocabulary: [TokenText: Int32]
+    /// (left id << 32 | right id) -> (rank, merged id)
     private let merges: [Int64: (rank: Int32, merged: Int32)]
     private let byteSymbol: [Int32]               // byte -> id of its single-symbol token
     private let symbolByte: [Character: UInt8]    // byte-level symbol -> byte
-    private let specialIDs: [String: Int32]
+    private let specialIDs: Set<Int32>
+    private let addedTokens: AddedTokenMatcher
     public let rules: SpecialTokenRules
-    private var cache: [Substring: [Int32]] = [:]
+    private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
 
     /// GPT-2's reversible map from bytes to printable characters.
@@ -56,20 +50,23 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         return table
     }()
 
-    public init(tokens: [String], merges: [String], specialTokens: [String], splitDigits: Bool,
-                rules: SpecialTokenRules = SpecialTokenRules()) throws(TokenizerError) {
+    public init(tokens: [String], merges: [String], specialTokens: [String], preTokenizer: ByteLevelPreTokenizer,
+                ignoresMerges: Bool = false, rules: SpecialTokenRules = SpecialTokenRules(),
+                appliesNFC: Bool = false) throws(TokenizerError) {
         self.tokens = tokens
+        self.appliesNFC = appliesNFC
         self.rules = rules
         self.specialTokens = specialTokens
-        self.splitDigits = splitDigits
-        var vocabulary: [String: Int32] = [:]
-        for (i, t) in tokens.enumerated() where vocabulary[t] == nil { vocabulary[t] = Int32(i) }
+        self.preTokenizer = preTokenizer
+        self.ignoresMerges = ignoresMerges
+        let vocabulary = exactVocabulary(tokens)
         self.vocabulary = vocabulary
         var table: [Int64: (Int32, Int32)] = [:]
+        table.reserveCapacity(merges.count)
         for (rank, rule) in merges.enumerated() {
             let parts = rule.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = vocabulary[String(parts[0])], let b = vocabulary[String(parts[1])],
-                  let merged = vocabulary[String(parts[0]) + String(parts[1])] else { throw .invalidMerge(rule) }
+            guard parts.count == 2, let a = vocabulary[TokenText(String(parts[0]))], let b = vocabulary[TokenText(String(parts[1]))],
+                  let merged = vocabulary[TokenText(String(parts[0]) + String(parts[1]))] else { throw .invalidMerge(rule) }
             let key = Int64(a) << 32 | Int64(b)
             if table[key] == nil { table[key] = (Int32(rank), merged) }
         }
@@ -79,14 +76,24 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         for b in 0..<256 {
             let symbol = ByteLevelBPETokenizer.byteToSymbol[b]
             symbolByte[symbol] = UInt8(b)
-            byteSymbol[b] = vocabulary[String(symbol)] ?? -1
+            byteSymbol[b] = vocabulary[TokenText(String(symbol))] ?? -1
         }
         self.byteSymbol = byteSymbol
         self.symbolByte = symbolByte
-        self.specialIDs = Dictionary(specialTokens.compactMap { t in vocabulary[t].map { (t, $0) } }, uniquingKeysWith: { a, _ in a })
+        let special = specialTokens.compactMap { t in vocabulary[TokenText(t)].map { (t, $0) } }
+        specialIDs = Set(special.map(\.1))
+        addedTokens = AddedTokenMatcher(special)
     }
 
-    /// From a GGUF file's tokenizer metadata (tokenizer.ggml.model "gpt2").
+    /// The GPT-2 regex, optionally after SmolLM2's digit isolation (the original initialiser).
+    public convenience init(tokens: [String], merges: [String], specialTokens: [String], splitDigits: Bool,
+                            rules: SpecialTokenRules = SpecialTokenRules()) throws(TokenizerError) {
+        try self.init(tokens: tokens, merges: merges, specialTokens: specialTokens,
+                      preTokenizer: ByteLevelPreTokenizer(split: .gpt2, isolatesDigits: splitDigits), rules: rules)
+    }
+
+    /// From a GGUF file's tokenizer metadata (tokenizer.ggml.model "gpt2"); the pre-tokenizer comes from
+    /// tokenizer.ggml.pre, and an unknown one is an error.
     public convenience init(gguf: GGUFFile) throws(TokenizerError) {
         guard let model = gguf["tokenizer.ggml.model"]?.stringValue else { throw .missingMetadata("tokenizer.ggml.model") }
         guard model == "gpt2" else { throw .unsupportedModel(model) }
@@ -96,12 +103,14 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
         guard let merges = gguf["tokenizer.ggml.merges"]?.arrayValue?.compactMap(\.stringValue) else {
             throw .missingMetadata("tokenizer.ggml.merges")
         }
-        let types = gguf["tokenizer.ggml.token_type"]?.arrayValue?.compactMap(\.intValue) ?? []
-        let specials = zip(tokens, types).filter { $0.1 == 3 }.map(\.0)  // 3: control tokens
-        // Pre-tokeniser families that split digits one by one before the GPT-2 regex.
-        let pre = gguf["tokenizer.ggml.pre"]?.stringValue ?? "default"
-        try self.init(tokens: tokens, merges: merges, specialTokens: specials, splitDigits: ["smollm"].contains(pre),
-                      rules: SpecialTokenRules(gguf: gguf, tokens: tokens))
+        let types = try GGUFTokenType.types(gguf: gguf, count: tokens.count)
+        let matched = zip(tokens, types).filter { $0.1.isMatchedInText }.map(\.0)
+        let pre = gguf["tokenizer.ggml.pre"]?.stringValue
+        let preTokenizer = try ByteLevelPreTokenizer(ggufPre: pre)
+        // llama.cpp: Llama 3's vocabulary takes a piece that is a token whole, and adds BOS unless told not to.
+        let llama3 = preTokenizer.split == .llama3
+        try self.init(tokens: tokens, merges: merges, specialTokens: matched, preTokenizer: preTokenizer,
+                      ignoresMerges: llama3, rules: SpecialTokenRules(gguf: gguf, tokens: tokens, addsBOSByDefault: llama3))
     }
 
     // MARK: - Encoding
@@ -111,93 +120,71 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
         var ids: [Int32] = []
         if addSpecialTokens, rules.addsBOS, let bos = rules.bosID { ids.append(bos) }
-        for (segment, special) in splitOnSpecialTokens(text) {
-            if let special { ids.append(special); continue }
-            for piece in preTokenize(segment) { ids += encodePiece(piece) }
+        var ranges: [Range<Int>] = []
+        for segment in addedTokens.split(text) {
+            switch segment {
+            case .token(let id): ids.append(id)
+            case .text(let piece):
+                var piece = appliesNFC ? Substring(piece.precomposedStringWithCanonicalMapping) : piece
+                piece.withUTF8 { bytes in
+                    ranges.removeAll(keepingCapacity: true)
+                    preTokenizer.pieces(bytes, into: &ranges)
+                    for r in ranges { encodePiece(UnsafeBufferPointer(rebasing: bytes[r]), into: &ids) }
+                }
+            }
         }
         return ids
     }
 
     /// Cuts out special tokens (longest first at each position).
     func splitOnSpecialTokens(_ text: String) -> [(Substring, Int32?)] {
-        guard !specialIDs.isEmpty else { return [(text[...], nil)] }
-        let ordered = specialIDs.keys.sorted { $0.count > $1.count }
-        var result: [(Substring, Int32?)] = []
-        var start = text.startIndex, i = text.startIndex
-        while i < text.endIndex {
-            if let match = ordered.first(where: { text[i...].hasPrefix($0) }) {
-                if start < i { result.append((text[start..<i], nil)) }
-                let end = text.index(i, offsetBy: match.count)
-                result.append((text[i..<end], specialIDs[match]))
-                i = end
-                start = end
-            } else {
-                i = text.index(after: i)
+        addedTokens.split(text).map { segment in
+            switch segment {
+            case .text(let s): (s, nil)
+            case .token(let id): (Substring(tokens[Int(id)]), id)
             }
         }
-        if start < text.endIndex { result.append((text[start...], nil)) }
-        return result
     }
 
-    /// The GPT-2 pre-tokeniser (after an optional split of every digit into its own piece).
-    /// Matched on Unicode scalars, not Swift's grapheme clusters ("\r\n" is one Character but two pieces of text here).
-    nonisolated(unsafe) static let gpt2Pattern = try! Regex(#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#)
-        .matchingSemantics(.unicodeScalar)
+    /// The pieces BPE sees (after special tokens are cut out; those are left out here).
+    func preTokenize(_ text: Substring) -> [Substring] { preTokenizer.pieces(text) }
 
-    func preTokenize(_ text: Substring) -> [Substring] {
-        var segments: [Substring] = []
-        if splitDigits {
-            // Every scalar with a numeric type (\p{N}) becomes its own piece.
-            let scalars = text.unicodeScalars
-            var start = scalars.startIndex
-            for i in scalars.indices where scalars[i].properties.numericType != nil {
-                if start < i { segments.append(text[start..<i]) }
-                let next = scalars.index(after: i)
-                segments.append(text[i..<next])
-                start = next
-            }
-            if start < text.endIndex { segments.append(text[start...]) }
+    /// BPE over one piece's bytes: start from byte symbols, merge the lowest-ranked adjacent pair until none is left.
+    func encodePiece(_ bytes: UnsafeBufferPointer<UInt8>, into ids: inout [Int32]) {
+        let key = String(decoding: bytes, as: UTF8.self)
+        cacheLock.lock()
+        if let cached = cache[key] { cacheLock.unlock(); ids += cached; return }
+        cacheLock.unlock()
+        var symbols: [Int32]
+        if ignoresMerges, let whole = vocabulary[TokenText(String(bytes.map { ByteLevelBPETokenizer.byteToSymbol[Int($0)] }))] {
+            symbols = [whole]
         } else {
-            segments = [text]
+            symbols = bytes.map { byteSymbol[Int($0)] }
+            let merges = self.merges
+            BPEMerge.merge(&symbols) { a, b in
+                merges[Int64(a) << 32 | Int64(b)].map { (Double($0.rank), $0.merged) }
+            }
         }
-        var pieces: [Substring] = []
-        for segment in segments {
-            for match in segment.matches(of: ByteLevelBPETokenizer.gpt2Pattern) { pieces.append(segment[match.range]) }
-        }
-        return pieces
+        cacheLock.lock()
+        if cache.count < 100_000 { cache[key] = symbols }
+        cacheLock.unlock()
+        ids += symbols
     }
 
-    /// BPE over one piece: start from byte symbols, merge the lowest-ranked adjacent pair until none is left.
     func encodePiece(_ piece: Substring) -> [Int32] {
-        cacheLock.lock()
-        if let cached = cache[piece] { cacheLock.unlock(); return cached }
-        cacheLock.unlock()
-        var symbols = piece.utf8.map { byteSymbol[Int($0)] }
-        while symbols.count > 1 {
-            var best: (index: Int, rank: Int32, merged: Int32)? = nil
-            for i in 0..<(symbols.count - 1) {
-                if let m = merges[Int64(symbols[i]) << 32 | Int64(symbols[i + 1])], m.rank < (best?.rank ?? .max) {
-                    best = (i, m.rank, m.merged)
-                }
-            }
-            guard let best else { break }
-            symbols[best.index] = best.merged
-            symbols.remove(at: best.index + 1)
-        }
-        cacheLock.lock()
-        if cache.count < 100_000 { cache[piece] = symbols }
-        cacheLock.unlock()
-        return symbols
+        var piece = piece
+        var ids: [Int32] = []
+        piece.withUTF8 { encodePiece($0, into: &ids) }
+        return ids
     }
 
     // MARK: - Decoding
-
 
     /// The raw bytes one token stands for (a token may hold part of a UTF-8 character).
     public func tokenBytes(_ id: Int32) throws(TokenizerError) -> [UInt8] {
         guard id >= 0, Int(id) < tokens.count else { throw .unknownToken(id) }
         let token = tokens[Int(id)]
-        if specialIDs[token] != nil { return Array(token.utf8) }
+        if specialIDs.contains(id) { return Array(token.utf8) }
         var bytes: [UInt8] = []
         for c in token { if let b = symbolByte[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
         return bytes
@@ -211,5 +198,5 @@ extension ByteLevelBPETokenizer {
     public var bosID: Int32? { rules.bosID }
     public var addsBOS: Bool { rules.addsBOS }
     public var endOfGenerationIDs: Set<Int32> { rules.endOfGenerationIDs }
-    public func id(of token: String) -> Int32? { vocabulary[token] }
+    public func id(of token: String) -> Int32? { vocabulary[TokenText(token)] }
 }

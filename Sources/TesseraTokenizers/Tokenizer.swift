@@ -21,6 +21,9 @@ public protocol Tokenizer: AnyObject, Sendable {
     func tokenBytes(_ id: Int32) throws(TokenizerError) -> [UInt8]
     /// The id of a token written out ("<|im_end|>"), if the vocabulary has it.
     func id(of token: String) -> Int32?
+    /// Ids back to text; invalid UTF-8 becomes U+FFFD. (A SentencePiece tokenizer also drops the space
+    /// its dummy prefix stands for from the front.)
+    func decode(_ ids: [Int32]) throws(TokenizerError) -> String
 }
 
 extension Tokenizer {
@@ -48,11 +51,13 @@ public struct SpecialTokenRules: Sendable, Equatable {
 
     /// Reads the rules from GGUF metadata; end-of-turn tokens named by the vocabulary
     /// (`<|im_end|>`, `<end_of_turn>`, `<|eot_id|>`, `<|endoftext|>`) also end generation.
-    public init(gguf: GGUFFile, tokens: [String]) {
+    /// `addsBOSByDefault`: what llama.cpp assumes when the file has no add_bos_token (true for
+    /// SentencePiece and Llama 3 vocabularies).
+    public init(gguf: GGUFFile, tokens: [String], addsBOSByDefault: Bool = false) {
         func id(_ key: String) -> Int32? { gguf[key]?.intValue.map { Int32($0) } }
         bosID = id("tokenizer.ggml.bos_token_id")
         eosID = id("tokenizer.ggml.eos_token_id")
-        addsBOS = gguf["tokenizer.ggml.add_bos_token"]?.intValue.map { $0 != 0 } ?? false
+        addsBOS = gguf["tokenizer.ggml.add_bos_token"]?.intValue.map { $0 != 0 } ?? addsBOSByDefault
         var ends: Set<Int32> = []
         if let eot = id("tokenizer.ggml.eot_token_id") { ends.insert(eot) }
         for name in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"] {
@@ -61,14 +66,21 @@ public struct SpecialTokenRules: Sendable, Equatable {
         extraEndIDs = ends
     }
 
+    /// End-of-turn tokens a vocabulary names, which end generation besides EOS.
+    static func endOfTurnIDs(_ id: (String) -> Int32?) -> Set<Int32> {
+        Set(["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"].compactMap(id))
+    }
+
     public var endOfGenerationIDs: Set<Int32> { extraEndIDs.union(eosID.map { [$0] } ?? []) }
 }
 
-/// Builds the tokenizer a GGUF file describes (tokenizer.ggml.model); an unknown kind is an error.
+/// Builds the tokenizer a GGUF file describes (tokenizer.ggml.model: "gpt2" byte-level BPE, "llama"
+/// SentencePiece BPE); an unknown kind is an error.
 public func makeTokenizer(gguf: GGUFFile) throws(TokenizerError) -> any Tokenizer {
     guard let model = gguf["tokenizer.ggml.model"]?.stringValue else { throw .missingMetadata("tokenizer.ggml.model") }
     switch model {
     case "gpt2": return try ByteLevelBPETokenizer(gguf: gguf)
+    case "llama": return try SentencePieceBPETokenizer(gguf: gguf)
     default: throw .unsupportedModel(model)
     }
 }
