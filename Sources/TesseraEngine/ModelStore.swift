@@ -164,13 +164,7 @@ public struct LoadedModel: @unchecked Sendable {
 }
 
 /// The tokenizer of an HF directory (tokenizer.json).
-func hfTokenizer(directory: String) throws -> any Tokenizer {
-    let path = directory + "/tokenizer.json"
-    guard FileManager.default.fileExists(atPath: path) else {
-        throw TokenizerError.missingMetadata("tokenizer.json in \(directory)")
-    }
-    throw TokenizerError.unsupportedModel("tokenizer.json of a decoder model (only GGUF tokenizers are wired in so far)")
-}
+func hfTokenizer(directory: String) throws -> any Tokenizer { try makeTokenizer(directory: directory) }
 
 /// The chat template an HF directory carries in tokenizer_config.json, if any.
 func hfChatTemplate(directory: String) -> ChatTemplate? {
