@@ -45,7 +45,7 @@ let package = Package(
             dependencies: ["TesseraCore", "CTesseraCPU", "TesseraKernelsGeneric", "TesseraKernelsAVX2", "TesseraKernelsAVX512"],
             swiftSettings: kernelOptimisation),
         // Model file formats (GGUF, later safetensors); knows nothing about models.
-        .target(name: "TesseraFormats", dependencies: ["TesseraCore"]),
+        .target(name: "TesseraFormats", dependencies: ["TesseraCore"], swiftSettings: kernelOptimisation),
         // Tokenizers: byte-level BPE so far; built from GGUF metadata.
         .target(name: "TesseraTokenizers", dependencies: ["TesseraFormats"]),
         // The KV cache kinds (contiguous so far), behind one protocol.

@@ -15,15 +15,25 @@ public struct GenerationOptions: Sendable {
     /// Extra ids that end generation (besides the tokenizer's end-of-generation ids unless `ignoreEOS`).
     public var stopTokens: Set<Int32>
     public var ignoreEOS: Bool
+    /// What to do with a prompt that does not fit the context (with room for one new token).
+    public var truncation: PromptTruncation
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), stopStrings: [String] = [],
-                stopTokens: Set<Int32> = [], ignoreEOS: Bool = false) {
+                stopTokens: Set<Int32> = [], ignoreEOS: Bool = false, truncation: PromptTruncation = .none) {
+        self.truncation = truncation
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
         self.stopTokens = stopTokens
         self.ignoreEOS = ignoreEOS
     }
+}
+
+public enum PromptTruncation: String, Sendable, CaseIterable {
+    /// An over-long prompt is an error.
+    case none
+    /// Keep the prompt's last tokens (and its first, when it is BOS), dropping the oldest.
+    case keepEnd = "keep-end"
 }
 
 public enum FinishReason: String, Sendable, Codable {
@@ -111,8 +121,14 @@ public final class Generator {
         guard !prompt.isEmpty else { throw .emptyPrompt }
         do { try options.sampling.validate(vocabularySize: model.config.vocabularySize) } catch { throw .sampling(error) }
         let cache = cache ?? model.makeCache()
-        guard cache.length + prompt.count <= cache.maxTokens else {
-            throw .model(.promptTooLong(tokens: cache.length + prompt.count, limit: cache.maxTokens))
+        var prompt = prompt
+        let room = cache.maxTokens - cache.length - 1  // leave room for one generated token
+        if prompt.count > room {
+            guard options.truncation == .keepEnd, room >= 2 else {
+                throw .model(.promptTooLong(tokens: cache.length + prompt.count, limit: cache.maxTokens))
+            }
+            let keepFirst = tokenizer.bosID.map { prompt.first == $0 } ?? false
+            prompt = (keepFirst ? [prompt[0]] : []) + prompt.suffix(room - (keepFirst ? 1 : 0))
         }
         var sampler = Sampler(options.sampling)
         var detokenizer = StreamingDetokenizer(tokenizer)

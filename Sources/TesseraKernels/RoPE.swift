@@ -13,6 +13,8 @@ public struct RoPEConfig: Sendable, Equatable {
         case linear(factor: Double)
         /// HF rope_type "llama3".
         case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
+        /// One divisor per rotated pair (GGUF's rope_freqs.weight, how llama.cpp stores Llama 3.1 scaling).
+        case frequencyFactors([Double])
     }
 
     public var rotaryDims: Int
@@ -36,6 +38,7 @@ public struct RoPEConfig: Sendable, Equatable {
             switch scaling {
             case .none: return theta
             case .linear(let factor): return theta / factor
+            case .frequencyFactors(let factors): return theta / (i < factors.count ? factors[i] : 1)
             case .llama3(let factor, let low, let high, let original):
                 let wavelength = 2 * Double.pi / theta
                 let lowWavelength = Double(original) / low, highWavelength = Double(original) / high

@@ -24,10 +24,16 @@ enum LlamaFamily: ModelFamily {
         c.normEpsilon = Float(m.double("attention.layer_norm_rms_epsilon") ?? 1e-5)
         var scaling = RoPEConfig.Scaling.none
         if m.string("rope.scaling.type") == "linear", let f = m.double("rope.scaling.factor") { scaling = .linear(factor: f) }
-        if gguf.tensorInfo("rope_freqs.weight") != nil {
-            throw .invalidConfig(architecture: arch, detail: "RoPE frequency factors (rope_freqs.weight, Llama 3.1 scaling) are not supported yet")
+        let rotary = m.optionalInt("rope.dimension_count") ?? headDim
+        if let info = gguf.tensorInfo("rope_freqs.weight") {
+            // Llama 3.1-style scaling, stored as one divisor per rotated pair.
+            guard info.type == .f32, info.count == rotary / 2 else {
+                throw .wrongShape(tensor: "rope_freqs.weight", expected: [rotary / 2], found: info.shape)
+            }
+            let p = gguf.data(of: info)
+            scaling = .frequencyFactors((0..<info.count).map { Double(p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self)) })
         }
-        c.rope = RoPEConfig(rotaryDims: m.optionalInt("rope.dimension_count") ?? headDim, base: m.double("rope.freq_base") ?? 10000,
+        c.rope = RoPEConfig(rotaryDims: rotary, base: m.double("rope.freq_base") ?? 10000,
                             scaling: scaling, layout: arch == "llama" ? .interleaved : .neox)
         if let window = m.optionalInt("attention.sliding_window"), window > 0 {
             c.slidingWindow = window

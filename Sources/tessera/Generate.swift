@@ -42,6 +42,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Same seed, same text.") var seed: UInt64?
     @Option(help: "Stop before this string (repeatable).") var stop: [String] = []
     @Flag(help: "Keep going past end-of-sequence tokens.") var ignoreEOS = false
+    @Option(help: "An over-long prompt: 'none' (an error) or 'keep-end' (drop the oldest tokens).") var truncatePrompt = "none"
 
     var options: GenerationOptions {
         GenerationOptions(
@@ -49,10 +50,13 @@ struct SamplingOptions: ParsableArguments {
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                          repetitionPenalty: repetitionPenalty, presencePenalty: presencePenalty,
                                          frequencyPenalty: frequencyPenalty, seed: seed),
-            stopStrings: stop, ignoreEOS: ignoreEOS)
+            stopStrings: stop, ignoreEOS: ignoreEOS, truncation: PromptTruncation(rawValue: truncatePrompt) ?? .none)
     }
 
     func validate() throws {
+        guard PromptTruncation(rawValue: truncatePrompt) != nil else {
+            throw ValidationError("--truncate-prompt must be none or keep-end, got '\(truncatePrompt)'")
+        }
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         do { try options.sampling.validate(vocabularySize: Int(Int32.max)) } catch { throw ValidationError(error.description) }
     }

@@ -126,5 +126,10 @@ final class GeneratorTests: XCTestCase {
         XCTAssertThrowsError(try generator.generate(prompt: prompt, options: GenerationOptions(), cache: tiny)) { error in
             XCTAssertTrue("\(error)".contains("context holds 3"), "\(error)")
         }
+        // With a truncation policy the prompt's end is kept and generation runs to the end of the context.
+        let kept = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 8, sampling: .greedy, truncation: .keepEnd),
+                                          cache: loaded.model.makeCache(maxTokens: 4))
+        XCTAssertEqual(kept.promptTokens, 3)
+        XCTAssertEqual(kept.finishReason, .length)
     }
 }
