@@ -10,7 +10,9 @@
 //                               value = d·q + m, q in 0...15         (from Q4_0, Q4_1, Q4_K)
 //   q8 group-block (152 bytes): 4 x 32 signed bytes | 8 f16 scales (row r: 2r for values 0..15,
 //                               2r+1 for 16..31) | 4 f16 minimums
-//                               value = d[half]·q + m, q in -128...127 (from Q8_0, Q5_0, Q5_1, Q5_K, Q6_K)
+//                               value = d[half]·q + m, q in -128...127 (from Q5_1, Q5_K, Q6_K)
+//   q8s group-block (136 bytes): 4 x 32 signed bytes | 4 f16 scales d
+//                               value = d·q (from Q8_0 and Q5_0: one scale, no minimum, 6% over Q8_0)
 //
 // Activations x are quantised per block of 32: xq = round(x / dx), dx = max|x| / 127, and
 // sx = dx · Σ xq (the minimum's term). The dot product of a row with x is then
@@ -19,13 +21,14 @@
 // to 16 bits instead (vpmaddwd): nearly as cheap, and as accurate as f32 activations for greedy text.
 
 public enum QuantizedFormat: String, Sendable, Equatable, CaseIterable {
-    case q4, q8
+    case q4, q8, q8s
 
     /// Bytes of one block of 32 values of 4 rows.
     public var groupBlockBytes: Int {
         switch self {
         case .q4: 80
         case .q8: 152
+        case .q8s: 136
         }
     }
 

@@ -153,7 +153,8 @@ public enum KernelConformance {
                     weights[i] = UInt8(truncatingIfNeeded: state >> 33)
                 }
                 // Sane f16 scales and minimums (random bytes could be NaN or huge): values in ±[2^-8, 2^-4].
-                let scaleOffset = format == .q4 ? 64 : 128, scaleCount = format == .q4 ? 8 : 12
+                let scaleOffset = format == .q4 ? 64 : 128
+                let scaleCount = switch format { case .q4: 8; case .q8: 12; case .q8s: 4 }
                 for gb in 0..<(groups * blocks) {
                     for s in 0..<scaleCount {
                         let at = gb * format.groupBlockBytes + scaleOffset + 2 * s

@@ -89,62 +89,53 @@ public enum ReferenceKernels {
 
     /// 16-bit activations: the same sums as `quantizedDot`.
     public static func quantized16Dot(_ a: Quantized16DotArguments) {
-        let stride = a.format.groupBlockBytes
-        func half(_ p: UnsafeRawPointer) -> Double { Double(floatFromHalfBits(p.loadUnaligned(as: UInt16.self))) }
-        for g in 0..<a.groups {
-            for r in 0..<4 {
-                var total = 0.0
-                for b in 0..<a.blocks {
-                    let p = a.weights + (g * a.blocks + b) * stride
-                    let dx = Double(a.xScales[b])
-                    for j in 0..<32 {
-                        let q: Int, d: Double
-                        switch a.format {
-                        case .q4:
-                            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
-                            q = j < 16 ? byte & 0xF : byte >> 4
-                            d = half(p + 64 + 2 * r)
-                        case .q8:
-                            q = Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self))
-                            d = half(p + 128 + 4 * r + (j < 16 ? 0 : 2))
-                        }
-                        total += d * dx * Double(q) * Double(a.x[32 * b + j])
-                    }
-                    let m = a.format == .q4 ? half(p + 72 + 2 * r) : half(p + 144 + 2 * r)
-                    total += m * Double(a.xSums[b])
-                }
-                a.y[4 * g + r] = Float(total)
-            }
-        }
+        quantizedDot(format: a.format, blocks: a.blocks, weights: a.weights, groups: a.groups,
+                     x: { Double(a.x[$0]) }, xScales: a.xScales, xSums: a.xSums, y: a.y)
     }
 
     /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.
     public static func quantizedDot(_ a: QuantizedDotArguments) {
-        let stride = a.format.groupBlockBytes
-        func half(_ p: UnsafeRawPointer) -> Double { Double(floatFromHalfBits(p.loadUnaligned(as: UInt16.self))) }
-        for g in 0..<a.groups {
+        quantizedDot(format: a.format, blocks: a.blocks, weights: a.weights, groups: a.groups,
+                     x: { Double(a.x[$0]) }, xScales: a.xScales, xSums: a.xSums, y: a.y)
+    }
+
+    /// Weight (q, scale) of value j of row r in a group-block, and the row's minimum.
+    static func repackedWeight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row r: Int, _ j: Int) -> (q: Int, d: Double) {
+        func half(_ offset: Int) -> Double { Double(floatFromHalfBits(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))) }
+        switch format {
+        case .q4:
+            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
+            return (j < 16 ? byte & 0xF : byte >> 4, half(64 + 2 * r))
+        case .q8: return (Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self)), half(128 + 4 * r + (j < 16 ? 0 : 2)))
+        case .q8s: return (Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self)), half(128 + 2 * r))
+        }
+    }
+
+    static func repackedMinimum(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row r: Int) -> Double {
+        let offset: Int
+        switch format {
+        case .q4: offset = 72 + 2 * r
+        case .q8: offset = 144 + 2 * r
+        case .q8s: return 0
+        }
+        return Double(floatFromHalfBits(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    }
+
+    private static func quantizedDot(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int,
+                                     x: (Int) -> Double, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>,
+                                     y: UnsafeMutablePointer<Float>) {
+        for g in 0..<groups {
             for r in 0..<4 {
                 var total = 0.0
-                for b in 0..<a.blocks {
-                    let p = a.weights + (g * a.blocks + b) * stride
-                    let dx = Double(a.xScales[b])
+                for b in 0..<blocks {
+                    let p = weights + (g * blocks + b) * format.groupBlockBytes
                     for j in 0..<32 {
-                        let q: Int, d: Double
-                        switch a.format {
-                        case .q4:
-                            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
-                            q = j < 16 ? byte & 0xF : byte >> 4
-                            d = half(p + 64 + 2 * r)
-                        case .q8:
-                            q = Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self))
-                            d = half(p + 128 + 4 * r + (j < 16 ? 0 : 2))
-                        }
-                        total += d * dx * Double(q) * Double(a.x[32 * b + j])
+                        let (q, d) = repackedWeight(format, p, row: r, j)
+                        total += d * Double(xScales[b]) * Double(q) * x(32 * b + j)
                     }
-                    let m = a.format == .q4 ? half(p + 72 + 2 * r) : half(p + 144 + 2 * r)
-                    total += m * Double(a.xSums[b])
+                    total += repackedMinimum(format, p, row: r) * Double(xSums[b])
                 }
-                a.y[4 * g + r] = Float(total)
+                y[4 * g + r] = Float(total)
             }
         }
     }

@@ -131,6 +131,7 @@ extension ISAKernels {
         switch a.format {
         case .q4: dotQ4(a)
         case .q8: dotQ8(a)
+        case .q8s: dotQ8S(a)
         }
     }
 
@@ -181,6 +182,12 @@ extension ISAKernels {
                     acc2 += dotS8S16(p + 64, x, s[4], s[5])
                     acc3 += dotS8S16(p + 96, x, s[6], s[7])
                     minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
+                case .q8s:
+                    let s = halves4(p + 128) * SIMD4(repeating: dx)
+                    acc0 += dotS8S16(p, x, s[0], s[0])
+                    acc1 += dotS8S16(p + 32, x, s[1], s[1])
+                    acc2 += dotS8S16(p + 64, x, s[2], s[2])
+                    acc3 += dotS8S16(p + 96, x, s[3], s[3])
                 }
                 p += stride
             }
@@ -215,6 +222,29 @@ extension ISAKernels {
             y[1] = laneSum(acc1) + minimums[1]
             y[2] = laneSum(acc2) + minimums[2]
             y[3] = laneSum(acc3) + minimums[3]
+        }
+    }
+
+    private static func dotQ8S(_ a: QuantizedDotArguments) {
+        let stride = QuantizedFormat.q8s.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
+            for b in 0..<a.blocks {
+                prefetchAhead(p)
+                let x = a.x + 32 * b
+                let s = halves4(p + 128) * SIMD4(repeating: a.xScales[b])
+                acc0 = acc0.addingProduct(dotS8S8(p, x), V8(repeating: s[0]))
+                acc1 = acc1.addingProduct(dotS8S8(p + 32, x), V8(repeating: s[1]))
+                acc2 = acc2.addingProduct(dotS8S8(p + 64, x), V8(repeating: s[2]))
+                acc3 = acc3.addingProduct(dotS8S8(p + 96, x), V8(repeating: s[3]))
+                p += stride
+            }
+            let y = a.y + 4 * g
+            y[0] = laneSum(acc0)
+            y[1] = laneSum(acc1)
+            y[2] = laneSum(acc2)
+            y[3] = laneSum(acc3)
         }
     }
 

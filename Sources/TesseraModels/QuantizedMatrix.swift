@@ -1,6 +1,7 @@
 // A quantised weight matrix, repacked at load into the kernels' group layout (TesseraCore/
-// QuantizedLayout.swift): 4 rows' blocks side by side, nibbles for 4-bit types (Q4_0, Q4_1, Q4_K)
-// and bytes for the rest (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0), with f16 scales and minimums.
+// QuantizedLayout.swift): 4 rows' blocks side by side, nibbles for 4-bit types (Q4_0, Q4_1, Q4_K),
+// bytes with one scale for Q8_0 and Q5_0, and bytes with half-block scales and minimums for the
+// rest (Q5_1, Q5_K, Q6_K); scales and minimums in f16.
 //
 // Two ways to multiply, chosen by the number of activation rows m:
 //   - decode and small batches (m < 8): integer dot products straight from the packed weights,
@@ -52,7 +53,9 @@ final class QuantizedMatrix: @unchecked Sendable {
     convenience init?(_ t: RawTensor, int8Activations: Bool) throws(ModelError) {
         guard t.shape.count == 2, let range = t.type.integerBlockRange, let (blockSize, blockBytes) = t.type.blockGeometry,
               t.shape[1] % blockSize == 0 else { return nil }
-        self.init(rows: t.shape[0], cols: t.shape[1], format: range == .unsignedNibble ? .q4 : .q8, sourceType: t.type)
+        // One scale per 32 and no minimum (Q8_0, Q5_0): the lean byte layout.
+        let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
+        self.init(rows: t.shape[0], cols: t.shape[1], format: format, sourceType: t.type)
         self.int8Activations = int8Activations
         let rowBytes = cols / blockSize * blockBytes
         let failed = Atomic(false)
@@ -88,6 +91,9 @@ final class QuantizedMatrix: @unchecked Sendable {
                 dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: 128 + 4 * r, as: UInt16.self)
                 dst.storeBytes(of: halfBitsFromFloat(scales[2 * b + 1]), toByteOffset: 130 + 4 * r, as: UInt16.self)
                 dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: 144 + 2 * r, as: UInt16.self)
+            case .q8s:
+                for j in 0..<32 { dst.storeBytes(of: q[32 * b + j], toByteOffset: 32 * r + j, as: Int8.self) }
+                dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: 128 + 2 * r, as: UInt16.self)
             }
         }
     }
@@ -210,6 +216,9 @@ final class QuantizedMatrix: @unchecked Sendable {
                     for j in 0..<32 {
                         y[32 * b + j] = (j < 16 ? d0 : d1) * Float(p.load(fromByteOffset: 32 * r + j, as: Int8.self)) + m
                     }
+                case .q8s:
+                    let d = floatFromHalfBits(p.load(fromByteOffset: 128 + 2 * r, as: UInt16.self))
+                    for j in 0..<32 { y[32 * b + j] = d * Float(p.load(fromByteOffset: 32 * r + j, as: Int8.self)) }
                 }
             }
         }
