@@ -107,6 +107,18 @@ public protocol KernelSet {
     static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                y: UnsafeMutablePointer<Float>, accumulate: Bool)
 
+    // MARK: Quantised weights (layouts in QuantizedLayout.swift)
+    /// Quantises `count` floats (a multiple of 32) to 8-bit blocks: q (count), scales and sums (count / 32).
+    static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
+                                    scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
+    /// Integer dot products of repacked weight rows with one quantised activation vector. Single-threaded.
+    static func quantizedDot(_ arguments: QuantizedDotArguments)
+    /// Quantises `count` floats to 16-bit blocks of 32: q (count), scales and sums (count / 32).
+    static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                      scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
+    /// The same weights times 16-bit activations. Single-threaded.
+    static func quantized16Dot(_ arguments: Quantized16DotArguments)
+
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)
     /// s = softcap(scale · s) in place; softcap 0 means none, else cap · tanh(x / cap).
     static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float)

@@ -23,8 +23,9 @@ public final class ThreadPool: @unchecked Sendable {
     private let words: UnsafeMutableRawPointer
     private var sequence: UnsafeMutablePointer<UInt32> { words.assumingMemoryBound(to: UInt32.self) }
     private var sleepers: UnsafeMutablePointer<Int64> { (words + 64).assumingMemoryBound(to: Int64.self) }
-    private var nextTask: UnsafeMutablePointer<Int64> { (words + 128).assumingMemoryBound(to: Int64.self) }
+    private var claimWord: UnsafeMutablePointer<Int64> { (words + 128).assumingMemoryBound(to: Int64.self) }
     private var busyWorkers: UnsafeMutablePointer<Int64> { (words + 192).assumingMemoryBound(to: Int64.self) }
+    private var doneTasks: UnsafeMutablePointer<Int64> { (words + 256).assumingMemoryBound(to: Int64.self) }
 
     // The current job; written by the submitting thread before the sequence number is published.
     private var job: ((Int) -> Void)?
@@ -41,13 +42,15 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(threads >= 1, "ThreadPool needs at least one thread, got \(threads)")
         threadCount = threads
         spinNanoseconds = UInt64(max(0, spinMicroseconds)) * 1000
-        words = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 64)
-        words.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+        words = UnsafeMutableRawPointer.allocate(byteCount: 320, alignment: 64)
+        words.initializeMemory(as: UInt8.self, repeating: 0, count: 320)
         for index in 1..<threads {
             exited.enter()
-            let thread = Thread { [unowned self] in
+            // unowned(unsafe): deinit waits for every worker to leave `exited`, so self outlives them,
+            // but a checked unowned read during deinit would trap.
+            let thread = Thread { [unowned(unsafe) self, exited] in
                 self.workerLoop(index: index)
-                self.exited.leave()
+                exited.leave()
             }
             thread.name = "tessera-worker-\(index)"
             thread.stackSize = 8 << 20
@@ -87,7 +90,14 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<taskCount { body(i) }
             return
         }
-        submit(body, taskCount: taskCount, onEachThread: false)
+        // The claim word holds up to 2^20 - 1 tasks per job; more run as several jobs.
+        let limit = 1 << 20 - 1
+        var start = 0
+        while start < taskCount {
+            let n = min(limit, taskCount - start), base = start
+            submit({ body(base + $0) }, taskCount: n, onEachThread: false)
+            start += n
+        }
     }
 
     /// Runs `body(t)` exactly once on each thread t of the pool (0 is the caller), all at the same time —
@@ -107,15 +117,44 @@ public final class ThreadPool: @unchecked Sendable {
             job = body
             jobTaskCount = taskCount
             jobOnEachThread = onEachThread
-            tessera_atomic_store_i64(nextTask, 0)
-            tessera_atomic_store_i64(busyWorkers, Int64(workers.count))
-            tessera_atomic_store_u32(sequence, tessera_atomic_load_u32(sequence) &+ 1)
+            let next = tessera_atomic_load_u32(sequence) &+ 1
+            tessera_atomic_store_i64(doneTasks, 0)
+            if onEachThread { tessera_atomic_store_i64(busyWorkers, Int64(workers.count)) }
+            tessera_atomic_store_i64(claimWord, ThreadPool.claim(sequence: next, count: taskCount, index: 0))
+            tessera_atomic_store_u32(sequence, next)
             if tessera_atomic_load_i64(sleepers) > 0 { tessera_futex_wake(sequence, Int32.max) }
             ThreadPool.insideParallelRegion = true
-            if onEachThread { body(0) } else { runTasks(body, taskCount) }
+            if onEachThread {
+                body(0)
+                while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
+            } else {
+                runTasks(body, sequence: next)
+                // Wait only for tasks that workers have claimed and not finished; a worker that has not
+                // woken up yet holds nobody up (it will find no task left of this job).
+                while tessera_atomic_load_i64(doneTasks) < Int64(taskCount) { tessera_cpu_relax() }
+            }
             ThreadPool.insideParallelRegion = false
-            while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
             job = nil
+        }
+    }
+
+    /// The claim word: which job (low 24 bits of its sequence number), its task count and the next
+    /// task index, in one atomic 64-bit value, so a late worker can never take a task of a job it has
+    /// not seen, nor count against the wrong job.
+    @inline(__always) static func claim(sequence: UInt32, count: Int, index: Int) -> Int64 {
+        Int64(sequence & 0xFF_FFFF) << 40 | Int64(count) << 20 | Int64(index)
+    }
+
+    /// Takes tasks of job `sequence` until none is left; a nil body means the published `job` (workers
+    /// read it only after claiming a task, when it is sure to be this sequence's job).
+    private func runTasks(_ body: ((Int) -> Void)?, sequence: UInt32) {
+        while true {
+            let word = tessera_atomic_load_i64(claimWord)
+            let count = Int(word >> 20 & 0xF_FFFF), index = Int(word & 0xF_FFFF)
+            guard UInt32(word >> 40) == sequence & 0xFF_FFFF, index < count else { return }
+            guard tessera_atomic_compare_exchange_i64(claimWord, word, word + 1) != 0 else { continue }
+            if let body { body(index) } else { job?(index) }
+            _ = tessera_atomic_fetch_add_i64(doneTasks, 1)
         }
     }
 
@@ -129,14 +168,6 @@ public final class ThreadPool: @unchecked Sendable {
         parallelFor(tasks) { t in
             let lo = total * t / tasks, hi = total * (t + 1) / tasks
             if lo < hi { body(lo..<hi) }
-        }
-    }
-
-    private func runTasks(_ body: (Int) -> Void, _ count: Int) {
-        while true {
-            let i = Int(tessera_atomic_fetch_add_i64(nextTask, 1))
-            if i >= count { return }
-            body(i)
         }
     }
 
@@ -161,10 +192,16 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = current
             if shuttingDown { return }
-            if let body = job {
-                if jobOnEachThread { body(index) } else { runTasks(body, jobTaskCount) }
+            if jobOnEachThread {
+                // Every worker must take part; the caller waits for all of them. (Re-read the sequence:
+                // a worker late from a task job may be seeing the next, each-thread job.)
+                seen = tessera_atomic_load_u32(sequence)
+                if let body = job { body(index) }
+                _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
+            } else {
+                // `job` stays valid while a claimed task of this sequence is unfinished.
+                runTasks(nil, sequence: current)
             }
-            _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
         }
     }
 

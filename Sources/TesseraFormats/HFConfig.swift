@@ -66,8 +66,13 @@ public struct HFConfig: Sendable {
         guard let raw = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
             throw .invalid(path: path, detail: "not a JSON object")
         }
+        // GPT-2-style configs name the sizes differently (n_embd, n_layer, n_head, n_positions).
+        let aliases = ["hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                       "max_position_embeddings": "n_positions"]
         func int(_ key: String) throws(HFConfigError) -> Int {
-            guard let v = raw[key]?.int else { throw .invalid(path: path, detail: "'\(key)' is missing or not an integer") }
+            guard let v = raw[key]?.int ?? aliases[key].flatMap({ raw[$0]?.int }) else {
+                throw .invalid(path: path, detail: "'\(key)' is missing or not an integer")
+            }
             return v
         }
         guard let modelType = raw["model_type"]?.string else { throw .invalid(path: path, detail: "'model_type' is missing") }
@@ -79,7 +84,7 @@ public struct HFConfig: Sendable {
         numKeyValueHeads = raw["num_key_value_heads"]?.int ?? numAttentionHeads
         intermediateSize = raw["intermediate_size"]?.int
         vocabSize = try int("vocab_size")
-        maxPositionEmbeddings = raw["max_position_embeddings"]?.int
+        maxPositionEmbeddings = raw["max_position_embeddings"]?.int ?? raw["n_positions"]?.int
         guard numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 || raw["head_dim"]?.int != nil else {
             throw .invalid(path: path, detail: "hidden_size \(hiddenSize) is not divisible by \(numAttentionHeads) heads")
         }
@@ -90,7 +95,11 @@ public struct HFConfig: Sendable {
         hiddenAct = raw["hidden_act"]?.string ?? raw["hidden_activation"]?.string
         rmsNormEps = raw["rms_norm_eps"]?.number
         layerNormEps = raw["layer_norm_eps"]?.number
-        ropeTheta = raw["rope_theta"]?.number
+        // transformers 5 writes rope_parameters {rope_theta, rope_type, ...} (per layer type for Gemma 3).
+        var ropeParameters: [String: JSONValue]?
+        if case .object(let p)? = raw["rope_parameters"] { ropeParameters = p }
+        ropeTheta = raw["rope_theta"]?.number ?? ropeParameters?["rope_theta"]?.number
+            ?? { if case .object(let full)? = ropeParameters?["full_attention"] { full["rope_theta"]?.number } else { nil } }()
         slidingWindow = raw["sliding_window"]?.int
         tieWordEmbeddings = raw["tie_word_embeddings"]?.bool ?? false
         self.raw = raw

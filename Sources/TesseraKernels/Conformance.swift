@@ -64,7 +64,8 @@ public enum KernelConformance {
     public static func checkAll(_ kernels: any KernelSet.Type) -> [KernelCheckResult] {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
-         gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels)]
+         gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
+         quantizedDot(kernels)]
     }
 
     // MARK: - Matrix products
@@ -120,6 +121,73 @@ public enum KernelConformance {
     }
 
     /// f32 activations times f16 / bf16 weights, decode (m = 1) and prefill (m > 1) paths.
+    /// 8-bit activation blocks: the same integers, scales and sums as the reference.
+    public static func quantizeActivations(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "quantize activations", kernelSet: kernels.name)
+        for count in [32, 64, 96, 576, 2048] {
+            var x = randomFloats(count, seed: 41, scale: 3)
+            if count >= 64 { for i in 32..<64 { x[i] = 0 } }  // an all-zero block
+            var (q1, s1, t1) = ([Int8](repeating: 0, count: count), [Float](repeating: 0, count: count / 32), [Float](repeating: 0, count: count / 32))
+            var (q2, s2, t2) = (q1, s1, t1)
+            kernels.quantizeActivations(x, count: count, q: &q1, scales: &s1, sums: &t1)
+            ReferenceKernels.quantizeActivations(x, count: count, q: &q2, scales: &s2, sums: &t2)
+            tally.compare(q1.map(Float.init) + s1 + t1, q2.map(Float.init) + s2 + t2, atol: 1e-6, rtol: 1e-6, "\(count) values")
+            var (w1, w2) = ([Int16](repeating: 0, count: count), [Int16](repeating: 0, count: count))
+            kernels.quantizeActivations16(x, count: count, q: &w1, scales: &s1, sums: &t1)
+            ReferenceKernels.quantizeActivations16(x, count: count, q: &w2, scales: &s2, sums: &t2)
+            tally.compare(w1.map(Float.init) + s1 + t1, w2.map(Float.init) + s2 + t2, atol: 1e-6, rtol: 1e-6, "\(count) values, 16 bits")
+        }
+        return tally.result
+    }
+
+    /// Integer dot products of random q4 / q8 group-blocks with quantised activations.
+    public static func quantizedDot(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "quantized dot", kernelSet: kernels.name)
+        for format in QuantizedFormat.allCases {
+            for (groups, blocks) in [(1, 1), (2, 3), (5, 18), (3, 64)] {
+                let bytes = groups * blocks * format.groupBlockBytes
+                var weights = [UInt8](repeating: 0, count: bytes)
+                var state: UInt64 = 12345
+                for i in 0..<bytes {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    weights[i] = UInt8(truncatingIfNeeded: state >> 33)
+                }
+                // Sane f16 scales and minimums (random bytes could be NaN or huge): values in ±[2^-8, 2^-4].
+                let scaleOffset = format == .q4 ? 64 : 128, scaleCount = format == .q4 ? 8 : 12
+                for gb in 0..<(groups * blocks) {
+                    for s in 0..<scaleCount {
+                        let at = gb * format.groupBlockBytes + scaleOffset + 2 * s
+                        let sign: UInt16 = weights[at] & 1 == 0 ? 0 : 0x8000
+                        let bitsValue = sign | (UInt16(0x1C00 + Int(weights[at + 1] & 0x0F) * 0x80))  // 2^-8 ... 2^-4
+                        weights[at] = UInt8(bitsValue & 0xFF); weights[at + 1] = UInt8(bitsValue >> 8)
+                    }
+                }
+                let k = blocks * 32
+                let x = randomFloats(k, seed: 43, scale: 2)
+                var (xq, xs, xt) = ([Int8](repeating: 0, count: k), [Float](repeating: 0, count: blocks), [Float](repeating: 0, count: blocks))
+                ReferenceKernels.quantizeActivations(x, count: k, q: &xq, scales: &xs, sums: &xt)
+                var found = [Float](repeating: 0, count: 4 * groups), expected = found
+                var found16 = found, expected16 = found
+                var (x16, s16, t16) = ([Int16](repeating: 0, count: k), xs, xt)
+                ReferenceKernels.quantizeActivations16(x, count: k, q: &x16, scales: &s16, sums: &t16)
+                weights.withUnsafeBytes { w in
+                    kernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
+                                                                   x: x16, xScales: s16, xSums: t16, y: &found16))
+                    ReferenceKernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
+                                                                            groups: groups, x: x16, xScales: s16, xSums: t16, y: &expected16))
+                    kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
+                                                               x: xq, xScales: xs, xSums: xt, y: &found))
+                    ReferenceKernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: groups,
+                                                                        x: xq, xScales: xs, xSums: xt, y: &expected))
+                }
+                tally.compare(found, expected, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(format) \(groups) groups x \(blocks) blocks")
+                tally.compare(found16, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) 16-bit activations \(groups) groups x \(blocks) blocks")
+            }
+        }
+        return tally.result
+    }
+
     public static func gemmHalf(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "gemm f16/bf16 weights", kernelSet: kernels.name)
         for format in [HalfFormat.f16, .bf16] {

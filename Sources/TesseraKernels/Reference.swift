@@ -51,6 +51,104 @@ public enum ReferenceKernels {
         }
     }
 
+    /// Per 32 values: dx = max|x| / 127, q = round(x / dx) (ties to even), sx = dx · Σq.
+    public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
+                                           scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 32) {
+            var m: Float = 0
+            for i in 0..<32 { m = max(m, abs(x[32 * b + i])) }
+            let inverse = m > 0 ? 127 / m : 0
+            var total = 0
+            for i in 0..<32 {
+                let v = Int8((x[32 * b + i] * inverse).rounded(.toNearestOrEven))
+                q[32 * b + i] = v
+                total += Int(v)
+            }
+            scales[b] = m / 127
+            sums[b] = m / 127 * Float(total)
+        }
+    }
+
+    /// Per 32 values: dx = max|x| / 32767, q = round(x / dx) (ties to even), sx = dx · Σq.
+    public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                             scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        for b in 0..<(count / 32) {
+            var m: Float = 0
+            for i in 0..<32 { m = max(m, abs(x[32 * b + i])) }
+            let inverse = m > 0 ? 32767 / m : 0
+            var total = 0
+            for i in 0..<32 {
+                let v = Int16((x[32 * b + i] * inverse).rounded(.toNearestOrEven))
+                q[32 * b + i] = v
+                total += Int(v)
+            }
+            scales[b] = m / 32767
+            sums[b] = m / 32767 * Float(total)
+        }
+    }
+
+    /// 16-bit activations: the same sums as `quantizedDot`.
+    public static func quantized16Dot(_ a: Quantized16DotArguments) {
+        let stride = a.format.groupBlockBytes
+        func half(_ p: UnsafeRawPointer) -> Double { Double(floatFromHalfBits(p.loadUnaligned(as: UInt16.self))) }
+        for g in 0..<a.groups {
+            for r in 0..<4 {
+                var total = 0.0
+                for b in 0..<a.blocks {
+                    let p = a.weights + (g * a.blocks + b) * stride
+                    let dx = Double(a.xScales[b])
+                    for j in 0..<32 {
+                        let q: Int, d: Double
+                        switch a.format {
+                        case .q4:
+                            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
+                            q = j < 16 ? byte & 0xF : byte >> 4
+                            d = half(p + 64 + 2 * r)
+                        case .q8:
+                            q = Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self))
+                            d = half(p + 128 + 4 * r + (j < 16 ? 0 : 2))
+                        }
+                        total += d * dx * Double(q) * Double(a.x[32 * b + j])
+                    }
+                    let m = a.format == .q4 ? half(p + 72 + 2 * r) : half(p + 144 + 2 * r)
+                    total += m * Double(a.xSums[b])
+                }
+                a.y[4 * g + r] = Float(total)
+            }
+        }
+    }
+
+    /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.
+    public static func quantizedDot(_ a: QuantizedDotArguments) {
+        let stride = a.format.groupBlockBytes
+        func half(_ p: UnsafeRawPointer) -> Double { Double(floatFromHalfBits(p.loadUnaligned(as: UInt16.self))) }
+        for g in 0..<a.groups {
+            for r in 0..<4 {
+                var total = 0.0
+                for b in 0..<a.blocks {
+                    let p = a.weights + (g * a.blocks + b) * stride
+                    let dx = Double(a.xScales[b])
+                    for j in 0..<32 {
+                        let q: Int, d: Double
+                        switch a.format {
+                        case .q4:
+                            let byte = Int(p.load(fromByteOffset: 16 * r + j % 16, as: UInt8.self))
+                            q = j < 16 ? byte & 0xF : byte >> 4
+                            d = half(p + 64 + 2 * r)
+                        case .q8:
+                            q = Int(p.load(fromByteOffset: 32 * r + j, as: Int8.self))
+                            d = half(p + 128 + 4 * r + (j < 16 ? 0 : 2))
+                        }
+                        total += d * dx * Double(q) * Double(a.x[32 * b + j])
+                    }
+                    let m = a.format == .q4 ? half(p + 72 + 2 * r) : half(p + 144 + 2 * r)
+                    total += m * Double(a.xSums[b])
+                }
+                a.y[4 * g + r] = Float(total)
+            }
+        }
+    }
+
     public static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float) {
         for r in 0..<rows {
             for j in 0..<cols {

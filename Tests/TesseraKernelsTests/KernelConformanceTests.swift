@@ -91,6 +91,16 @@ enum BrokenKernels: KernelSet {
     static func convertToFloat(_ s: UnsafeRawPointer, format: HalfFormat, _ d: UnsafeMutablePointer<Float>, count: Int) {
         base.convertToFloat(s, format: format, d, count: count)
     }
+    static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
+                                    scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        base.quantizeActivations(x, count: count, q: q, scales: scales, sums: sums)
+    }
+    static func quantizedDot(_ a: QuantizedDotArguments) { base.quantizedDot(a) }
+    static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                      scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        base.quantizeActivations16(x, count: count, q: q, scales: scales, sums: sums)
+    }
+    static func quantized16Dot(_ a: Quantized16DotArguments) { base.quantized16Dot(a) }
     static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
     static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }
     static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float { base.streamRead(x, count: count) }

@@ -50,6 +50,10 @@ static inline uint32_t tessera_atomic_load_u32(const uint32_t *p) { return __ato
 static inline void tessera_atomic_store_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
 static inline int64_t tessera_atomic_load_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
 static inline void tessera_atomic_store_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+/// Stores `desired` if `*p == expected`; returns whether it did.
+static inline int tessera_atomic_compare_exchange_i64(int64_t *p, int64_t expected, int64_t desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 /// Returns the value before the addition.
 static inline int64_t tessera_atomic_fetch_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 static inline void tessera_cpu_relax(void) {
@@ -75,8 +79,8 @@ void tessera_tls_set_inside_parallel(int value);
 
 // MARK: - Per-thread scratch memory
 /// Scratch slots: each thread keeps one growable, 64-byte aligned buffer per slot, so hot kernels do
-/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces.
-enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_SLOTS = 4 };
+/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: dequantised weight panels.
+enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_SLOTS = 4 };
 /// At least `bytes` bytes, valid until the next call for the same slot on the same thread.
 void *tessera_thread_scratch(int slot, size_t bytes);
 
@@ -123,6 +127,54 @@ __attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(con
 /// 16 IEEE halves -> 16 floats; Swift sees __m512 as SIMD16<Float>.
 __attribute__((target("avx512f"))) static inline __m512 tessera_load_f16x16_avx512(const uint16_t *src) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)src));
+}
+
+// MARK: Integer dot products of quantised blocks (32 weights x 32 int8 activations)
+// Each returns 8 partial sums as floats: lanes 0-3 cover values 0..15, lanes 4-7 values 16..31, so a
+// per-16 scale can be applied lane-wise.
+
+/// 4 halves -> 4 floats.
+__attribute__((target("avx2,f16c"))) static inline __m128 tessera_load_f16x4_avx2(const uint16_t *src) {
+    return _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)src));
+}
+/// Unsigned nibbles (16 bytes: low nibbles are values 0..15, high nibbles 16..31) x signed bytes.
+__attribute__((target("avx2"))) static inline __m256 tessera_dot_u4s8_avx2(const uint8_t *w, const int8_t *x) {
+    __m128i packed = _mm_loadu_si128((const __m128i *)w);
+    __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    __m256i products = _mm256_maddubs_epi16(nibbles, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
+}
+/// Signed bytes x signed bytes (maddubs needs one unsigned side: |w| and x with w's sign).
+__attribute__((target("avx2"))) static inline __m256 tessera_dot_s8s8_avx2(const int8_t *w, const int8_t *x) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
+    __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
+}
+/// Nibbles x 16-bit activations (vpmaddwd): 8 int32 partial sums as floats (any lane order; the sum counts).
+__attribute__((target("avx2"))) static inline __m256 tessera_dot_u4s16_avx2(const uint8_t *w, const int16_t *x) {
+    __m128i packed = _mm_loadu_si128((const __m128i *)w), mask = _mm_set1_epi8(0x0F);
+    __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));                    // values 0..15
+    __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)); // values 16..31
+    __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),
+                                   _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))));
+    return _mm256_cvtepi32_ps(sum);
+}
+/// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
+__attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
+    __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w)), _mm256_loadu_si256((const __m256i *)x));
+    __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 16))),
+                                   _mm256_loadu_si256((const __m256i *)(x + 16)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_set1_ps(d0), _mm256_mul_ps(_mm256_cvtepi32_ps(hi), _mm256_set1_ps(d1)));
+}
+/// The same two with VNNI (vpdpbusd: u8 x s8 summed in groups of 4 straight into int32).
+__attribute__((target("avx2,avx512vl,avx512vnni"))) static inline __m256 tessera_dot_u4s8_vnni(const uint8_t *w, const int8_t *x) {
+    __m128i packed = _mm_loadu_si128((const __m128i *)w);
+    __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles, _mm256_loadu_si256((const __m256i *)x)));
+}
+__attribute__((target("avx2,avx512vl,avx512vnni"))) static inline __m256 tessera_dot_s8s8_vnni(const int8_t *w, const int8_t *x) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)));
 }
 #endif
 

@@ -1,0 +1,73 @@
+// The repacked quantised weight layouts the integer kernels read, and the 8-bit activation blocks
+// they multiply with.
+//
+// A weight matrix (rows = outputs) is cut into groups of 4 rows; for each group, block b (32 values)
+// of its 4 rows is stored together, so one pass over a group is one sequential stream that yields 4
+// dot products, with each activation block loaded once for 4 rows:
+//
+//   q4 group-block (80 bytes):  4 x 16 bytes of nibbles (row r at 16·r; low nibbles = values 0..15,
+//                               high = 16..31) | 4 f16 scales d | 4 f16 minimums m
+//                               value = d·q + m, q in 0...15         (from Q4_0, Q4_1, Q4_K)
+//   q8 group-block (152 bytes): 4 x 32 signed bytes | 8 f16 scales (row r: 2r for values 0..15,
+//                               2r+1 for 16..31) | 4 f16 minimums
+//                               value = d[half]·q + m, q in -128...127 (from Q8_0, Q5_0, Q5_1, Q5_K, Q6_K)
+//
+// Activations x are quantised per block of 32: xq = round(x / dx), dx = max|x| / 127, and
+// sx = dx · Σ xq (the minimum's term). The dot product of a row with x is then
+//   Σ_blocks  d·dx·Σ(q·xq)  +  m·sx
+// with the inner sums in integers (vpmaddubsw / vpdpbusd). The 16-bit variant quantises activations
+// to 16 bits instead (vpmaddwd): nearly as cheap, and as accurate as f32 activations for greedy text.
+
+public enum QuantizedFormat: String, Sendable, Equatable, CaseIterable {
+    case q4, q8
+
+    /// Bytes of one block of 32 values of 4 rows.
+    public var groupBlockBytes: Int {
+        switch self {
+        case .q4: 80
+        case .q8: 152
+        }
+    }
+
+    /// Bytes per weight, scales included (for bandwidth figures).
+    public var bytesPerWeight: Double { Double(groupBlockBytes) / 128 }
+}
+
+/// y[r] = row r · x for the rows of `groups` groups of 4, one activation vector. Single-threaded:
+/// callers split groups (and tokens) across threads.
+public struct QuantizedDotArguments: @unchecked Sendable {
+    public var format: QuantizedFormat
+    /// Blocks of 32 per row (columns / 32).
+    public var blocks: Int
+    /// The first group's first block.
+    public var weights: UnsafeRawPointer
+    public var groups: Int
+    /// (blocks · 32) activation bytes, their scales dx (blocks) and sums sx (blocks).
+    public var x: UnsafePointer<Int8>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
+    /// (groups · 4) outputs.
+    public var y: UnsafeMutablePointer<Float>
+
+    public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int8>,
+                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
+        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+    }
+}
+
+/// As QuantizedDotArguments, with activations quantised to 16 bits per block of 32
+/// (dx = max|x| / 32767): 256 times finer than 8 bits, so logits stay within ~1e-3 of f32 activations,
+/// at the cost of an integer multiply-add (vpmaddwd) per pair.
+public struct Quantized16DotArguments: @unchecked Sendable {
+    public var format: QuantizedFormat
+    public var blocks: Int
+    public var weights: UnsafeRawPointer
+    public var groups: Int
+    public var x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
+    public var y: UnsafeMutablePointer<Float>
+
+    public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int16>,
+                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
+        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+    }
+}

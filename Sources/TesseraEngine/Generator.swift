@@ -1,0 +1,153 @@
+// Generation for one sequence: prefill the prompt, then decode token by token with the Sampler,
+// streaming text as soon as it is complete UTF-8, until a stop token, a stop string, the token limit
+// or the end of the context. Stop strings are matched on the text: text that could still become a
+// stop string is held back until it cannot, so a stop string is never streamed.
+import Foundation
+import TesseraKVCache
+import TesseraModels
+import TesseraTokenizers
+
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    /// Generation ends before any of these strings would be emitted.
+    public var stopStrings: [String]
+    /// Extra ids that end generation (besides the tokenizer's end-of-generation ids unless `ignoreEOS`).
+    public var stopTokens: Set<Int32>
+    public var ignoreEOS: Bool
+
+    public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), stopStrings: [String] = [],
+                stopTokens: Set<Int32> = [], ignoreEOS: Bool = false) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopStrings = stopStrings
+        self.stopTokens = stopTokens
+        self.ignoreEOS = ignoreEOS
+    }
+}
+
+public enum FinishReason: String, Sendable, Codable {
+    /// A stop token or stop string.
+    case stop
+    /// max tokens or the end of the context.
+    case length
+}
+
+public struct GenerationResult: Sendable {
+    public var text: String
+    public var tokens: [Int32]
+    public var finishReason: FinishReason
+    public var promptTokens: Int
+    public var promptSeconds: Double
+    public var decodeSeconds: Double
+
+    public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
+    /// Decode speed over the tokens after the first (the first comes from the prefill's logits).
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(max(tokens.count - 1, 0)) / decodeSeconds : 0 }
+}
+
+public enum GenerationError: Error, CustomStringConvertible {
+    case emptyPrompt
+    case model(ModelError)
+    case sampling(SamplingError)
+    case tokenizer(TokenizerError)
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: "the prompt is empty (no tokens)"
+        case .model(let e): e.description
+        case .sampling(let e): e.description
+        case .tokenizer(let e): e.description
+        }
+    }
+}
+
+/// Holds back text that might be the start of a stop string.
+public struct StopStringFilter {
+    let stops: [String]
+    private var pending = ""
+
+    public init(_ stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
+
+    /// Adds text; returns what can be emitted now, and whether a stop string was reached.
+    public mutating func push(_ text: String) -> (emit: String, stopped: Bool) {
+        pending += text
+        guard !stops.isEmpty else { defer { pending = "" }; return (pending, false) }
+        if let hit = stops.compactMap({ pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            let emit = String(pending[..<hit.lowerBound])
+            pending = ""
+            return (emit, true)
+        }
+        // Keep the longest suffix that is a proper prefix of some stop string.
+        var keep = 0
+        for stop in stops {
+            for n in stride(from: min(stop.count - 1, pending.count), to: 0, by: -1) where pending.hasSuffix(stop.prefix(n)) {
+                keep = max(keep, n)
+                break
+            }
+        }
+        let cut = pending.index(pending.endIndex, offsetBy: -keep)
+        defer { pending = String(pending[cut...]) }
+        return (String(pending[..<cut]), false)
+    }
+
+    /// Whatever is held back, at the end of generation.
+    public mutating func flush() -> String { defer { pending = "" }; return pending }
+}
+
+public final class Generator {
+    public let model: DecoderModel
+    public let tokenizer: any Tokenizer
+
+    public init(model: DecoderModel, tokenizer: any Tokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// Generates after `prompt` (ids), in a fresh cache or continuing `cache` (whose contents precede the prompt).
+    /// `onText` receives each new piece of text as it becomes final.
+    public func generate(prompt: [Int32], options: GenerationOptions, cache: (any KVCache)? = nil,
+                         onText: (String) -> Void = { _ in }) throws(GenerationError) -> GenerationResult {
+        guard !prompt.isEmpty else { throw .emptyPrompt }
+        do { try options.sampling.validate(vocabularySize: model.config.vocabularySize) } catch { throw .sampling(error) }
+        let cache = cache ?? model.makeCache()
+        guard cache.length + prompt.count <= cache.maxTokens else {
+            throw .model(.promptTooLong(tokens: cache.length + prompt.count, limit: cache.maxTokens))
+        }
+        var sampler = Sampler(options.sampling)
+        var detokenizer = StreamingDetokenizer(tokenizer)
+        var filter = StopStringFilter(options.stopStrings)
+        let stopIDs = options.stopTokens.union(options.ignoreEOS ? [] : tokenizer.endOfGenerationIDs)
+
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var logits: [Float]
+        do { logits = try model.forward(prompt, cache: cache) } catch { throw .model(error) }
+        let t1 = DispatchTime.now().uptimeNanoseconds
+
+        var tokens: [Int32] = [], text = ""
+        var history = prompt
+        var finish = FinishReason.length
+        var stoppedByString = false
+        while tokens.count < options.maxTokens {
+            let next = sampler.sample(logits, history: history)
+            if stopIDs.contains(next) { finish = .stop; break }
+            tokens.append(next)
+            history.append(next)
+            let piece: String
+            do { piece = try detokenizer.append(next) } catch { throw .tokenizer(error) }
+            let (emit, stopped) = filter.push(piece)
+            if !emit.isEmpty { onText(emit); text += emit }
+            if stopped { finish = .stop; stoppedByString = true; break }
+            if tokens.count == options.maxTokens || cache.length >= cache.maxTokens { break }
+            do { logits = try model.forward([next], cache: cache) } catch { throw .model(error) }
+        }
+        if !stoppedByString {
+            let (tail, _) = filter.push(detokenizer.finish())
+            let rest = tail + filter.flush()
+            if !rest.isEmpty { onText(rest); text += rest }
+        }
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        return GenerationResult(text: text, tokens: tokens, finishReason: finish, promptTokens: prompt.count,
+                                promptSeconds: Double(t1 - t0) / 1e9, decodeSeconds: Double(t2 - t1) / 1e9)
+    }
+}

@@ -1,0 +1,1 @@
+../TesseraKernelsGeneric/QuantizedDot.swift

@@ -1,0 +1,235 @@
+// Integer dot products of repacked quantised weights (see TesseraCore/QuantizedLayout.swift) with
+// 8-bit quantised activations: the decode hot loop of a quantised model.
+//
+// Per group of 4 rows, per block of 32: one activation block, four integer block dots (vpmaddubsw +
+// vpmaddwd on AVX2, vpdpbusd with VNNI, plain integer loops on baseline x86-64) turned into floats and
+// accumulated with the block's scales d·dx in 8-lane vectors; the minimum's term m·sx is accumulated
+// for the 4 rows in one 4-lane vector. Lanes 0-3 of a block dot cover values 0..15 and lanes 4-7
+// values 16..31, which is what lets q8 blocks carry a scale per half (Q6_K's 16-value sub-blocks).
+import CTesseraCPU
+import TesseraCore
+
+typealias V8 = SIMD8<Float>
+
+@inline(__always) private func halves8(_ p: UnsafeRawPointer) -> V8 {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_load_f16x8_avx2(p.assumingMemoryBound(to: UInt16.self))
+    #else
+    var r = V8()
+    for i in 0..<8 { r[i] = floatFromHalfBits(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    return r
+    #endif
+}
+
+@inline(__always) private func halves4(_ p: UnsafeRawPointer) -> SIMD4<Float> {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_load_f16x4_avx2(p.assumingMemoryBound(to: UInt16.self))
+    #else
+    var r = SIMD4<Float>()
+    for i in 0..<4 { r[i] = floatFromHalfBits(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+    return r
+    #endif
+}
+
+/// 16 bytes of nibbles x 32 signed bytes.
+@inline(__always) private func dotU4S8(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> V8 {
+    #if TESSERA_AVX512
+    return tessera_dot_u4s8_vnni(w.assumingMemoryBound(to: UInt8.self), x)
+    #elseif TESSERA_AVX2
+    return tessera_dot_u4s8_avx2(w.assumingMemoryBound(to: UInt8.self), x)
+    #else
+    let b = w.assumingMemoryBound(to: UInt8.self)
+    var low: Int32 = 0, high: Int32 = 0
+    for j in 0..<16 {
+        low &+= Int32(b[j] & 0xF) &* Int32(x[j])
+        high &+= Int32(b[j] >> 4) &* Int32(x[j + 16])
+    }
+    return V8(Float(low), 0, 0, 0, Float(high), 0, 0, 0)
+    #endif
+}
+
+/// 32 signed bytes x 32 signed bytes.
+@inline(__always) private func dotS8S8(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int8>) -> V8 {
+    #if TESSERA_AVX512
+    return tessera_dot_s8s8_vnni(w.assumingMemoryBound(to: Int8.self), x)
+    #elseif TESSERA_AVX2
+    return tessera_dot_s8s8_avx2(w.assumingMemoryBound(to: Int8.self), x)
+    #else
+    let b = w.assumingMemoryBound(to: Int8.self)
+    var low: Int32 = 0, high: Int32 = 0
+    for j in 0..<16 {
+        low &+= Int32(b[j]) &* Int32(x[j])
+        high &+= Int32(b[j + 16]) &* Int32(x[j + 16])
+    }
+    return V8(Float(low), 0, 0, 0, Float(high), 0, 0, 0)
+    #endif
+}
+
+/// 16 bytes of nibbles x 32 16-bit activations.
+@inline(__always) private func dotU4S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>) -> V8 {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_dot_u4s16_avx2(w.assumingMemoryBound(to: UInt8.self), x)
+    #else
+    let b = w.assumingMemoryBound(to: UInt8.self)
+    var total: Int32 = 0
+    for j in 0..<16 { total &+= Int32(b[j] & 0xF) &* Int32(x[j]) &+ Int32(b[j] >> 4) &* Int32(x[j + 16]) }
+    return V8(Float(total), 0, 0, 0, 0, 0, 0, 0)
+    #endif
+}
+
+/// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, 16-bit activations.
+@inline(__always) private func dotS8S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ d0: Float, _ d1: Float) -> V8 {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    return tessera_dot_s8s16_avx2(w.assumingMemoryBound(to: Int8.self), x, d0, d1)
+    #else
+    let b = w.assumingMemoryBound(to: Int8.self)
+    var low: Int32 = 0, high: Int32 = 0
+    for j in 0..<16 {
+        low &+= Int32(b[j]) &* Int32(x[j])
+        high &+= Int32(b[j + 16]) &* Int32(x[j + 16])
+    }
+    return V8(Float(low) * d0 + Float(high) * d1, 0, 0, 0, 0, 0, 0, 0)
+    #endif
+}
+
+@inline(__always) private func laneSum(_ v: V8) -> Float {
+    ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
+}
+
+extension ISAKernels {
+    public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
+                                           scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
+        for b in 0..<(count / 32) {
+            let src = x + 32 * b
+            var amax = VF()
+            for i in stride(from: 0, to: 32, by: vectorWidth) {
+                let v = load(src + i)
+                amax = vmax(amax, vmax(v, -v))
+            }
+            let m = horizontalMax(amax)
+            let d = m / 127, inverse = m > 0 ? 127 / m : 0
+            var total: Int32 = 0
+            for i in 0..<32 {
+                let v = Int8((src[i] * inverse).rounded(.toNearestOrEven))
+                q[32 * b + i] = v
+                total &+= Int32(v)
+            }
+            scales[b] = d
+            sums[b] = d * Float(total)
+        }
+    }
+
+    public static func quantizedDot(_ a: QuantizedDotArguments) {
+        switch a.format {
+        case .q4: dotQ4(a)
+        case .q8: dotQ8(a)
+        }
+    }
+
+    public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
+                                             scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
+        for b in 0..<(count / 32) {
+            let src = x + 32 * b
+            var amax = VF()
+            for i in stride(from: 0, to: 32, by: vectorWidth) {
+                let v = load(src + i)
+                amax = vmax(amax, vmax(v, -v))
+            }
+            let m = horizontalMax(amax)
+            let d = m / 32767, inverse = m > 0 ? 32767 / m : 0
+            var total: Int32 = 0
+            for i in 0..<32 {
+                let v = Int16((src[i] * inverse).rounded(.toNearestOrEven))
+                q[32 * b + i] = v
+                total &+= Int32(v)
+            }
+            scales[b] = d
+            sums[b] = d * Float(total)
+        }
+    }
+
+    public static func quantized16Dot(_ a: Quantized16DotArguments) {
+        let stride = a.format.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
+            var minimums = SIMD4<Float>()
+            for b in 0..<a.blocks {
+                let x = a.x + 32 * b, dx = a.xScales[b]
+                switch a.format {
+                case .q4:
+                    let dm = halves8(p + 64)
+                    acc0 = acc0.addingProduct(dotU4S16(p, x), V8(repeating: dm[0] * dx))
+                    acc1 = acc1.addingProduct(dotU4S16(p + 16, x), V8(repeating: dm[1] * dx))
+                    acc2 = acc2.addingProduct(dotU4S16(p + 32, x), V8(repeating: dm[2] * dx))
+                    acc3 = acc3.addingProduct(dotU4S16(p + 48, x), V8(repeating: dm[3] * dx))
+                    minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
+                case .q8:
+                    let s = halves8(p + 128) * V8(repeating: dx)
+                    acc0 += dotS8S16(p, x, s[0], s[1])
+                    acc1 += dotS8S16(p + 32, x, s[2], s[3])
+                    acc2 += dotS8S16(p + 64, x, s[4], s[5])
+                    acc3 += dotS8S16(p + 96, x, s[6], s[7])
+                    minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
+                }
+                p += stride
+            }
+            let y = a.y + 4 * g
+            y[0] = laneSum(acc0) + minimums[0]
+            y[1] = laneSum(acc1) + minimums[1]
+            y[2] = laneSum(acc2) + minimums[2]
+            y[3] = laneSum(acc3) + minimums[3]
+        }
+    }
+
+    private static func dotQ4(_ a: QuantizedDotArguments) {
+        let stride = QuantizedFormat.q4.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
+            var minimums = SIMD4<Float>()
+            for b in 0..<a.blocks {
+                let x = a.x + 32 * b
+                let dm = halves8(p + 64)  // d0..d3, m0..m3
+                let dx = a.xScales[b]
+                acc0 = acc0.addingProduct(dotU4S8(p, x), V8(repeating: dm[0] * dx))
+                acc1 = acc1.addingProduct(dotU4S8(p + 16, x), V8(repeating: dm[1] * dx))
+                acc2 = acc2.addingProduct(dotU4S8(p + 32, x), V8(repeating: dm[2] * dx))
+                acc3 = acc3.addingProduct(dotU4S8(p + 48, x), V8(repeating: dm[3] * dx))
+                minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
+                p += stride
+            }
+            let y = a.y + 4 * g
+            y[0] = laneSum(acc0) + minimums[0]
+            y[1] = laneSum(acc1) + minimums[1]
+            y[2] = laneSum(acc2) + minimums[2]
+            y[3] = laneSum(acc3) + minimums[3]
+        }
+    }
+
+    private static func dotQ8(_ a: QuantizedDotArguments) {
+        let stride = QuantizedFormat.q8.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var acc0 = V8(), acc1 = V8(), acc2 = V8(), acc3 = V8()
+            var minimums = SIMD4<Float>()
+            for b in 0..<a.blocks {
+                let x = a.x + 32 * b
+                let s = halves8(p + 128) * V8(repeating: a.xScales[b])  // (row, half) pairs
+                acc0 = acc0.addingProduct(dotS8S8(p, x), V8(s[0], s[0], s[0], s[0], s[1], s[1], s[1], s[1]))
+                acc1 = acc1.addingProduct(dotS8S8(p + 32, x), V8(s[2], s[2], s[2], s[2], s[3], s[3], s[3], s[3]))
+                acc2 = acc2.addingProduct(dotS8S8(p + 64, x), V8(s[4], s[4], s[4], s[4], s[5], s[5], s[5], s[5]))
+                acc3 = acc3.addingProduct(dotS8S8(p + 96, x), V8(s[6], s[6], s[6], s[6], s[7], s[7], s[7], s[7]))
+                minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
+                p += stride
+            }
+            let y = a.y + 4 * g
+            y[0] = laneSum(acc0) + minimums[0]
+            y[1] = laneSum(acc1) + minimums[1]
+            y[2] = laneSum(acc2) + minimums[2]
+            y[3] = laneSum(acc3) + minimums[3]
+        }
+    }
+}

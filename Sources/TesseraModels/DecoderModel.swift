@@ -1,0 +1,215 @@
+// A decoder-only transformer, the shape shared by Llama, SmolLM2, Mistral, Qwen2, Gemma 3 and GPT-2:
+// three plain parts, as in llama2.c — the Config (TransformerConfig, the blueprint), the Weights
+// (below, one struct per layer), and the RunState (activation buffers, reused between steps) — plus the
+// KV cache the caller owns. The family files (Llama.swift, Gemma3.swift, GPT2.swift) only fill these.
+//
+// One forward pass, for T new tokens at positions p..p+T-1 after the p tokens already cached:
+//   x = embed(tokens) [· sqrt(hidden)] [+ position embedding]
+//   per layer:  h = norm(x);  q, k, v = h·Wqkvᵀ [+ b];  [per-head norm of q, k];  RoPE(q, k)
+//               append k, v to the cache;  a = attention(q, cached K, V; causal, [window])
+//               o = a·Woᵀ [+ b];  [o = norm(o)];  x += o
+//               h = norm(x);  f = down(act(gate(h)) · up(h))  or  down(act(up(h)));  [f = norm(f)];  x += f
+//   logits = norm(x)·Woutᵀ  [softcap]
+// The model code never touches SIMD: every step is a kernel call on raw buffers.
+import Foundation
+import TesseraCore
+import TesseraKVCache
+import TesseraKernels
+
+/// A normalisation layer's parameters: weight (with any checkpoint offset already added) and bias.
+struct NormWeights: @unchecked Sendable {
+    let weight: FloatBuffer   // (width)
+    let bias: FloatBuffer?    // (width), LayerNorm only
+}
+
+struct LayerWeights: @unchecked Sendable {
+    let attentionNorm: NormWeights
+    let qkv: Linear               // (q heads + 2 kv heads) · headDim outputs, in that order
+    let queryNorm: NormWeights?   // (headDim)
+    let keyNorm: NormWeights?     // (headDim)
+    let attentionOutput: Linear   // (hidden, heads · headDim)
+    let postAttentionNorm: NormWeights?
+    let feedForwardNorm: NormWeights
+    let gateUp: Linear            // gate and up stacked (2 · intermediate), or up alone
+    let down: Linear              // (hidden, intermediate)
+    let postFeedForwardNorm: NormWeights?
+}
+
+struct ModelWeights: @unchecked Sendable {
+    let embedding: EmbeddingTable           // (vocab, hidden)
+    let positions: EmbeddingTable?          // (context, hidden), GPT-2
+    let layers: [LayerWeights]
+    let outputNorm: NormWeights
+    let output: Linear                      // (vocab, hidden)
+    /// The file the embedding tables point into (kept mapped).
+    let source: any WeightSource
+}
+
+/// Activation buffers for up to `capacity` tokens, reused across forward passes.
+final class RunState {
+    private(set) var capacity = 0
+    var x = FloatBuffer(count: 0)          // (T, hidden) the residual stream
+    var h = FloatBuffer(count: 0)          // (T, hidden) normed input of a sub-layer
+    var qkv = FloatBuffer(count: 0)        // (T, q + 2 kv widths)
+    var q = FloatBuffer(count: 0)          // (T, heads, headDim)
+    var k = FloatBuffer(count: 0)          // (T, kvHeads, headDim)
+    var v = FloatBuffer(count: 0)
+    var attention = FloatBuffer(count: 0)  // (T, heads, headDim)
+    var ffn = FloatBuffer(count: 0)        // (T, 2 · intermediate)
+    var act = FloatBuffer(count: 0)        // (T, intermediate)
+    var out = FloatBuffer(count: 0)        // (T, hidden)
+
+    func ensure(_ tokens: Int, _ c: TransformerConfig) {
+        guard tokens > capacity else { return }
+        let n = max(tokens, 1)
+        x = FloatBuffer(count: n * c.hiddenSize); h = FloatBuffer(count: n * c.hiddenSize)
+        qkv = FloatBuffer(count: n * (c.queryWidth + 2 * c.kvWidth))
+        q = FloatBuffer(count: n * c.queryWidth); k = FloatBuffer(count: n * c.kvWidth); v = FloatBuffer(count: n * c.kvWidth)
+        attention = FloatBuffer(count: n * c.queryWidth)
+        ffn = FloatBuffer(count: n * 2 * c.intermediateSize); act = FloatBuffer(count: n * c.intermediateSize)
+        out = FloatBuffer(count: n * c.hiddenSize)
+        capacity = n
+    }
+}
+
+/// Which positions' logits a forward pass returns.
+public enum LogitsSelection: Sendable {
+    case last
+    case all
+}
+
+public final class DecoderModel: @unchecked Sendable {
+    public let config: TransformerConfig
+    public let precision: WeightPrecision
+    let weights: ModelWeights
+    let ropeGlobal: RoPETable?
+    let ropeLocal: RoPETable?
+    private let state = RunState()
+
+    init(config: TransformerConfig, weights: ModelWeights, precision: WeightPrecision) {
+        self.config = config
+        self.weights = weights
+        self.precision = precision
+        let initial = min(config.contextLength, 4096)
+        ropeGlobal = config.rope.map { RoPETable(config: $0, capacity: initial) }
+        ropeLocal = config.localRope.map { RoPETable(config: $0, capacity: initial) }
+    }
+
+    /// A KV cache sized for this model, holding at most `maxTokens` (default: the model's context).
+    public func makeCache(maxTokens: Int? = nil) -> ContiguousKVCache {
+        ContiguousKVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim,
+                          maxTokens: min(maxTokens ?? config.contextLength, config.contextLength))
+    }
+
+    // MARK: - The forward pass (the hot function)
+
+    /// Runs `tokens` after the cache's contents and appends them to the cache. Returns the logits,
+    /// (1, vocab) for `.last` or (tokens.count, vocab) for `.all`, row-major.
+    public func forward(_ tokens: [Int32], cache: any KVCache, logits selection: LogitsSelection = .last) throws(ModelError) -> [Float] {
+        let c = config, kern = Kernels.active
+        let T = tokens.count
+        guard T > 0 else { return [] }
+        for id in tokens where id < 0 || Int(id) >= weights.embedding.rows {
+            throw .invalidToken(id, vocabularySize: weights.embedding.rows)
+        }
+        let start = cache.length
+        do { try cache.reserve(T) } catch { throw .promptTooLong(tokens: start + T, limit: cache.maxTokens) }
+        state.ensure(T, c)
+        let H = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, I = c.intermediateSize
+        let x = state.x.pointer, h = state.h.pointer
+        let positions = (0..<T).map { Int32(start + $0) }
+        ropeGlobal?.ensureCapacity(start + T)
+        ropeLocal?.ensureCapacity(start + T)
+
+        weights.embedding.gather(tokens, into: x)
+        if let table = weights.positions {
+            guard start + T <= table.rows else { throw .promptTooLong(tokens: start + T, limit: table.rows) }
+            let p = state.out.pointer
+            table.gather(positions, into: p)
+            kern.add(x, p, x, count: T * H)
+        }
+
+        for (l, layer) in weights.layers.enumerated() {
+            // Attention block.
+            norm(x, layer.attentionNorm, h, rows: T, cols: H)
+            layer.qkv(h, m: T, out: state.qkv.pointer)
+            split(T, qW: qW, kvW: kvW)
+            let q = state.q.pointer, k = state.k.pointer
+            if let n = layer.queryNorm { norm(q, n, q, rows: T * c.headCount, cols: c.headDim) }
+            if let n = layer.keyNorm { norm(k, n, k, rows: T * c.kvHeadCount, cols: c.headDim) }
+            let local = c.localLayers[l]
+            if let table = (local ? ropeLocal : nil) ?? ropeGlobal {
+                positions.withUnsafeBufferPointer { pos in
+                    table.cos.withUnsafeBufferPointer { cosT in
+                        table.sin.withUnsafeBufferPointer { sinT in
+                            for (buffer, heads) in [(q, c.headCount), (k, c.kvHeadCount)] {
+                                kern.rope(RoPEArguments(x: buffer, tokens: T, heads: heads, headDim: c.headDim,
+                                                        rotaryDims: table.config.rotaryDims, positions: pos.baseAddress!,
+                                                        cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: table.config.layout))
+                            }
+                        }
+                    }
+                }
+            }
+            cache.append(layer: l, keys: k, values: state.v.pointer, count: T)
+            let (keys, values) = cache.view(layer: l)
+            let shape = AttentionShape(queries: T, keys: start + T, queryHeads: c.headCount, kvHeads: c.kvHeadCount,
+                                       headDim: c.headDim, scale: c.attentionScale, softcap: c.attentionSoftcap,
+                                       mask: AttentionMask(causal: true, window: local ? c.slidingWindow : nil))
+            FlashAttention.forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: state.attention.pointer))
+            let o = state.out.pointer
+            layer.attentionOutput(state.attention.pointer, m: T, out: o)
+            if let n = layer.postAttentionNorm { norm(o, n, o, rows: T, cols: H) }
+            kern.add(x, o, x, count: T * H)
+
+            // Feed-forward block.
+            norm(x, layer.feedForwardNorm, h, rows: T, cols: H)
+            layer.gateUp(h, m: T, out: state.ffn.pointer)
+            let f = state.ffn.pointer, a = state.act.pointer
+            if c.gatedFeedForward {
+                for t in 0..<T {
+                    kern.gatedActivation(c.activation, gate: f + t * 2 * I, up: f + t * 2 * I + I, a + t * I, count: I)
+                }
+            } else {
+                kern.activation(c.activation, f, a, count: T * I)
+            }
+            layer.down(a, m: T, out: o)
+            if let n = layer.postFeedForwardNorm { norm(o, n, o, rows: T, cols: H) }
+            kern.add(x, o, x, count: T * H)
+        }
+        cache.commit(T)
+
+        // Output head, on the rows asked for.
+        let first = selection == .last ? T - 1 : 0
+        let rows = T - first
+        norm(x + first * H, weights.outputNorm, h, rows: rows, cols: H)
+        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+        logits.withUnsafeMutableBufferPointer { out in
+            weights.output(h, m: rows, out: out.baseAddress!)
+        }
+        if let cap = c.finalLogitSoftcap {
+            for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
+        }
+        return logits
+    }
+
+    private func norm(_ x: UnsafePointer<Float>, _ n: NormWeights, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        switch config.norm {
+        case .rms:
+            Kernels.active.rmsNorm(x, weight: n.weight.pointer, y, rows: rows, cols: cols, epsilon: config.normEpsilon)
+        case .layer:
+            Kernels.active.layerNorm(x, weight: n.weight.pointer, bias: n.bias?.pointer, y, rows: rows, cols: cols,
+                                     epsilon: config.normEpsilon)
+        }
+    }
+
+    /// Copies the fused projection's (T, q | k | v) rows into the separate q, k, v buffers.
+    private func split(_ T: Int, qW: Int, kvW: Int) {
+        let src = state.qkv.pointer, row = qW + 2 * kvW
+        for t in 0..<T {
+            (state.q.pointer + t * qW).update(from: src + t * row, count: qW)
+            (state.k.pointer + t * kvW).update(from: src + t * row + qW, count: kvW)
+            (state.v.pointer + t * kvW).update(from: src + t * row + qW + kvW, count: kvW)
+        }
+    }
+}

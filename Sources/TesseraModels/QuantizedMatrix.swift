@@ -1,0 +1,217 @@
+// A quantised weight matrix, repacked at load into the kernels' group layout (TesseraCore/
+// QuantizedLayout.swift): 4 rows' blocks side by side, nibbles for 4-bit types (Q4_0, Q4_1, Q4_K)
+// and bytes for the rest (Q5_0, Q5_1, Q5_K, Q6_K, Q8_0), with f16 scales and minimums.
+//
+// Two ways to multiply, chosen by the number of activation rows m:
+//   - decode and small batches (m < 8): integer dot products straight from the packed weights,
+//     threads splitting the row groups, with activations quantised per block of 32 to 16 bits
+//     (vpmaddwd; as accurate as f32 for greedy text) or 8 bits (vpmaddubsw, llama.cpp's choice, the
+//     least compute but logits off by up to ~1); each group's blocks stay in L1 while
+//     every one of the m activation rows passes over them, so the weights are read from memory once;
+//   - prefill (m >= 8): each task dequantises a panel of rows to f32 (per-thread scratch) and runs the
+//     f32 GEMM on it, so long prompts go at GEMM speed with unquantised activations.
+// The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
+// below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
+import CTesseraCPU
+import Synchronization
+import TesseraCore
+import TesseraFormats
+import TesseraKernels
+
+final class QuantizedMatrix: @unchecked Sendable {
+    let rows: Int, cols: Int
+    let format: QuantizedFormat
+    /// Blocks of 32 per row, and groups of 4 rows (the last one zero-padded).
+    let blocks: Int, groups: Int
+    let data: UnsafeMutableRawPointer   // (groups, blocks, groupBlockBytes)
+    /// The file's type it came from (for reports).
+    let sourceType: GGMLType
+    /// Decode with 8-bit activations and integer dot products (else f32 activations).
+    var int8Activations = false
+
+    /// Below this many activation rows the integer kernels run; from it on, dequantised panels and f32 GEMM.
+    static let gemmThreshold = 8
+
+    private init(rows: Int, cols: Int, format: QuantizedFormat, sourceType: GGMLType) {
+        self.rows = rows
+        self.cols = cols
+        self.format = format
+        self.sourceType = sourceType
+        blocks = cols / 32
+        groups = (rows + 3) / 4
+        let bytes = groups * blocks * format.groupBlockBytes
+        data = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        data.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+    }
+
+    deinit { data.deallocate() }
+
+    var byteCount: Int { groups * blocks * format.groupBlockBytes }
+
+    /// Repacks a 2-D quantised tensor (rows = outputs); nil when its type has no integer form here.
+    convenience init?(_ t: RawTensor, int8Activations: Bool) throws(ModelError) {
+        guard t.shape.count == 2, let range = t.type.integerBlockRange, let (blockSize, blockBytes) = t.type.blockGeometry,
+              t.shape[1] % blockSize == 0 else { return nil }
+        self.init(rows: t.shape[0], cols: t.shape[1], format: range == .unsignedNibble ? .q4 : .q8, sourceType: t.type)
+        self.int8Activations = int8Activations
+        let rowBytes = cols / blockSize * blockBytes
+        let failed = Atomic(false)
+        ThreadPool.shared.parallelRanges(groups, grain: 16) { range in
+            var q = [Int8](repeating: 0, count: cols)
+            var scales = [Float](repeating: 0, count: cols / 16), minimums = [Float](repeating: 0, count: cols / 32)
+            for g in range {
+                for r in 0..<4 where 4 * g + r < rows {
+                    do {
+                        try t.type.decodeIntegerBlocks(t.data + (4 * g + r) * rowBytes, count: cols, q: &q, scales: &scales,
+                                                       minimums: &minimums)
+                    } catch { failed.store(true, ordering: .relaxed); return }
+                    pack(group: g, row: r, q: q, scales: scales, minimums: minimums)
+                }
+            }
+        }
+        if failed.load(ordering: .relaxed) { throw .unsupportedTensorType(tensor: t.name, type: "\(t.type)") }
+    }
+
+    private func pack(group g: Int, row r: Int, q: [Int8], scales: [Float], minimums: [Float]) {
+        let stride = format.groupBlockBytes
+        for b in 0..<blocks {
+            let dst = data + (g * blocks + b) * stride
+            switch format {
+            case .q4:
+                for j in 0..<16 {
+                    dst.storeBytes(of: UInt8(q[32 * b + j]) | UInt8(q[32 * b + j + 16]) << 4, toByteOffset: 16 * r + j, as: UInt8.self)
+                }
+                dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: 64 + 2 * r, as: UInt16.self)
+                dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: 72 + 2 * r, as: UInt16.self)
+            case .q8:
+                for j in 0..<32 { dst.storeBytes(of: q[32 * b + j], toByteOffset: 32 * r + j, as: Int8.self) }
+                dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: 128 + 4 * r, as: UInt16.self)
+                dst.storeBytes(of: halfBitsFromFloat(scales[2 * b + 1]), toByteOffset: 130 + 4 * r, as: UInt16.self)
+                dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: 144 + 2 * r, as: UInt16.self)
+            }
+        }
+    }
+
+    /// Rows stacked (Q, K, V), when all share the format and every part but the last fills its groups.
+    static func stacked(_ parts: [QuantizedMatrix]) -> QuantizedMatrix? {
+        guard let first = parts.first,
+              parts.allSatisfy({ $0.format == first.format && $0.cols == first.cols }),
+              parts.dropLast().allSatisfy({ $0.rows % 4 == 0 }) else { return nil }
+        let merged = QuantizedMatrix(rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, format: first.format,
+                                     sourceType: first.sourceType)
+        merged.int8Activations = first.int8Activations
+        var at = merged.data
+        for p in parts {
+            at.copyMemory(from: p.data, byteCount: p.byteCount)
+            at += p.byteCount
+        }
+        return merged
+    }
+
+    // MARK: - Multiplication
+
+    /// out (m, rows, row stride ldOut) = x (m, cols) · Wᵀ
+    func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        if m >= QuantizedMatrix.gemmThreshold {
+            applyByPanels(x, m: m, out: out, ldOut: ldOut)
+        } else {
+            applyIntegers(x, m: m, out: out, ldOut: ldOut)
+        }
+    }
+
+    private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let kernels = Kernels.active
+        let int8 = int8Activations
+        // Per token: 8- or 16-bit blocks of the activations, their scales and their sums.
+        let xq = UnsafeMutableRawPointer.allocate(byteCount: m * cols * (int8 ? 1 : 2), alignment: 64)
+        let xs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * blocks)
+        defer { xq.deallocate(); xs.deallocate() }
+        let x8 = xq.assumingMemoryBound(to: Int8.self), x16 = xq.assumingMemoryBound(to: Int16.self)
+        for t in 0..<m {
+            if int8 {
+                kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks,
+                                            sums: xs + (m + t) * blocks)
+            } else {
+                kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
+                                              sums: xs + (m + t) * blocks)
+            }
+        }
+        let stride = blocks * format.groupBlockBytes
+        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
+        /// Groups g0 ..< g0 + count of token t into dst.
+        func dot(_ t: Int, _ g0: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
+            if int8 {
+                kernels.quantizedDot(QuantizedDotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
+                                                           x: x8 + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: dst))
+            } else {
+                kernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: data + g0 * stride, groups: count,
+                                                               x: x16 + t * cols, xScales: xs + t * blocks, xSums: xs + (m + t) * blocks,
+                                                               y: dst))
+            }
+        }
+        // About 8 tasks per thread so uneven progress evens out; at least 4 groups each.
+        let grain = max(4, groups / (ThreadPool.shared.threadCount * 8))
+        ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
+            var tail = (Float(0), Float(0), Float(0), Float(0))
+            // Whole groups straight into the output; a last, partial group through `tail`.
+            let full = min(range.upperBound, rows / 4)
+            for t in 0..<m {
+                let y = out + t * ldOut
+                if full > range.lowerBound { dot(t, range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound) }
+                if range.upperBound > full {
+                    withUnsafeMutableBytes(of: &tail) { buffer in
+                        let p = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
+                        dot(t, groups - 1, 1, p)
+                        for r in 0..<(rows - 4 * (groups - 1)) { y[4 * (groups - 1) + r] = p[r] }
+                    }
+                }
+            }
+        }
+    }
+
+    private func applyByPanels(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let threads = ThreadPool.shared.threadCount
+        // Panels of about 64 rows, in a multiple of the thread count.
+        let tasks = threads * max(1, (groups + 16 * threads - 1) / (16 * threads))
+        let groupsPerTask = (groups + tasks - 1) / tasks
+        let kernels = Kernels.active
+        ThreadPool.shared.parallelFor((groups + groupsPerTask - 1) / groupsPerTask) { task in
+            let g0 = task * groupsPerTask, g1 = min(groups, g0 + groupsPerTask)
+            let r0 = 4 * g0, r1 = min(rows, 4 * g1)
+            let panel = tessera_thread_scratch(Int32(TESSERA_SCRATCH_WEIGHTS), (r1 - r0) * cols * 4)!
+                .bindMemory(to: Float.self, capacity: (r1 - r0) * cols)
+            dequantizeRows(r0..<r1, into: panel)
+            kernels.gemm(GEMMArguments(m: m, n: r1 - r0, k: cols, a: x, lda: cols, b: panel, ldb: cols, transposeB: true,
+                                       c: out + r0, ldc: ldOut))
+        }
+    }
+
+    /// Rows `range` as f32, (range.count, cols).
+    func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let stride = format.groupBlockBytes
+        for row in range {
+            let g = row / 4, r = row % 4
+            let y = out + (row - range.lowerBound) * cols
+            for b in 0..<blocks {
+                let p = data + (g * blocks + b) * stride
+                switch format {
+                case .q4:
+                    let d = floatFromHalfBits(p.load(fromByteOffset: 64 + 2 * r, as: UInt16.self))
+                    let m = floatFromHalfBits(p.load(fromByteOffset: 72 + 2 * r, as: UInt16.self))
+                    for j in 0..<16 {
+                        let byte = p.load(fromByteOffset: 16 * r + j, as: UInt8.self)
+                        y[32 * b + j] = d * Float(byte & 0xF) + m
+                        y[32 * b + j + 16] = d * Float(byte >> 4) + m
+                    }
+                case .q8:
+                    let d0 = floatFromHalfBits(p.load(fromByteOffset: 128 + 4 * r, as: UInt16.self))
+                    let d1 = floatFromHalfBits(p.load(fromByteOffset: 130 + 4 * r, as: UInt16.self))
+                    let m = floatFromHalfBits(p.load(fromByteOffset: 144 + 2 * r, as: UInt16.self))
+                    for j in 0..<32 {
+                        y[32 * b + j] = (j < 16 ? d0 : d1) * Float(p.load(fromByteOffset: 32 * r + j, as: Int8.self)) + m
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+// The Sampler and the generation loop: each sampling rule on hand-made logits, determinism under a
+// seed, typed errors for bad parameters, stop strings held back while they might still match, and
+// generation on the real default model (skipped when it is not in the cache).
+import Foundation
+import TesseraEngine
+import TesseraModels
+import TesseraTokenizers
+import TesseraFormats
+import XCTest
+
+final class SamplerTests: XCTestCase {
+    let logits: [Float] = [1.0, 3.0, 2.5, -1.0, 0.5]
+
+    func testGreedyIsArgmax() {
+        var s = Sampler(.greedy)
+        XCTAssertEqual(s.sample(logits), 1)
+    }
+
+    func testSameSeedSameDraws() {
+        func draws(_ seed: UInt64) -> [Int32] {
+            var s = Sampler(SamplingParameters(temperature: 1.5, seed: seed))
+            return (0..<50).map { _ in s.sample(logits) }
+        }
+        XCTAssertEqual(draws(7), draws(7))
+        XCTAssertNotEqual(draws(7), draws(8))
+        XCTAssertEqual(Set(draws(7)).count > 2, true, "a hot temperature visits several tokens")
+    }
+
+    func testTopKTopPMinPRestrictTheCandidates() {
+        var k1 = Sampler(SamplingParameters(temperature: 5, topK: 1, seed: 1))
+        XCTAssertTrue((0..<20).allSatisfy { _ in k1.sample(logits) == 1 })
+        var k2 = Sampler(SamplingParameters(temperature: 5, topK: 2, seed: 1))
+        XCTAssertEqual(Set((0..<200).map { _ in k2.sample(logits) }), [1, 2])
+        // p(1) ≈ 0.52 at temperature 1: top-p 0.5 keeps token 1 alone.
+        var p = Sampler(SamplingParameters(temperature: 1, topP: 0.5, seed: 1))
+        XCTAssertTrue((0..<20).allSatisfy { _ in p.sample(logits) == 1 })
+        // min-p 0.5: tokens at least half as likely as the best: 1 and 2 (e^-0.5 ≈ 0.61).
+        var m = Sampler(SamplingParameters(temperature: 1, minP: 0.5, seed: 3))
+        XCTAssertEqual(Set((0..<200).map { _ in m.sample(logits) }), [1, 2])
+    }
+
+    func testPenaltiesAndBias() {
+        // Repetition penalty 2 halves the positive logit of token 1 (3 -> 1.5 < 2.5).
+        var r = Sampler(SamplingParameters(temperature: 0, repetitionPenalty: 2))
+        XCTAssertEqual(r.sample(logits, history: [1]), 2)
+        // Frequency penalty per occurrence: 3 - 2·0.4 = 2.2 < 2.5.
+        var f = Sampler(SamplingParameters(temperature: 0, frequencyPenalty: 0.4))
+        XCTAssertEqual(f.sample(logits, history: [1, 1]), 2)
+        XCTAssertEqual(f.sample(logits, history: [1]), 1)
+        var presence = Sampler(SamplingParameters(temperature: 0, presencePenalty: 0.6))
+        XCTAssertEqual(presence.sample(logits, history: [1, 1, 1]), 2)
+        var b = Sampler(SamplingParameters(temperature: 0, logitBias: [3: 10]))
+        XCTAssertEqual(b.sample(logits), 3)
+    }
+
+    func testBadParametersAreTypedErrors() {
+        let bad: [(SamplingParameters, String)] = [
+            (SamplingParameters(temperature: -1), "temperature"), (SamplingParameters(topP: 0), "top_p"),
+            (SamplingParameters(minP: 2), "min_p"), (SamplingParameters(repetitionPenalty: 0), "repetition_penalty"),
+            (SamplingParameters(presencePenalty: 3), "presence_penalty"), (SamplingParameters(logitBias: [99: 1]), "logit_bias"),
+            (SamplingParameters(temperature: .nan), "temperature"),
+        ]
+        for (parameters, name) in bad {
+            XCTAssertThrowsError(try parameters.validate(vocabularySize: 5)) { error in
+                guard case .invalid(let p, _, _)? = error as? SamplingError else { return XCTFail("\(error)") }
+                XCTAssertEqual(p, name)
+            }
+        }
+        XCTAssertNoThrow(try SamplingParameters().validate(vocabularySize: 5))
+    }
+
+    func testStopStringsAreHeldBackUntilTheyCannotMatch() {
+        var f = StopStringFilter(["\n\nUser:", "###"])
+        XCTAssertEqual(f.push("Hello").emit, "Hello")
+        XCTAssertEqual(f.push(" world\n").emit, " world")   // "\n" may start "\n\nUser:"
+        XCTAssertEqual(f.push("\nUs").emit, "")
+        let (emit, stopped) = f.push("er: hi")
+        XCTAssertEqual(emit, "")
+        XCTAssertTrue(stopped)
+        var g = StopStringFilter(["###"])
+        XCTAssertEqual(g.push("a#").emit, "a")
+        XCTAssertEqual(g.push("b").emit, "#b")
+        XCTAssertEqual(g.push("c##").emit, "c")
+        XCTAssertEqual(g.flush(), "##")
+    }
+}
+
+final class GeneratorTests: XCTestCase {
+    func loadDefault() throws -> LoadedModel {
+        let path = ModelStore.modelDirectory + "/" + ModelSpec.smolLM2.fileName
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) not in the cache; run `tessera fetch`") }
+        return try LoadedModel.load(path: path)
+    }
+
+    func testGreedyTextStopStringsAndLimits() throws {
+        let loaded = try loadDefault()
+        let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+        let prompt = loaded.tokenizer.encode("The capital of France is", addSpecialTokens: true)
+        var streamed = ""
+        let greedy = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 8, sampling: .greedy)) { streamed += $0 }
+        XCTAssertEqual(greedy.text, " Paris.\n\nThe answer is:")  // transformers' greedy text (Goldens/real-smollm2.json)
+        XCTAssertEqual(streamed, greedy.text)
+        XCTAssertEqual(greedy.finishReason, .length)
+        XCTAssertEqual(greedy.tokens.count, 8)
+
+        let stopped = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 32, sampling: .greedy, stopStrings: ["answer"]))
+        XCTAssertEqual(stopped.text, " Paris.\n\nThe ")
+        XCTAssertEqual(stopped.finishReason, .stop)
+
+        // The chat template's end-of-turn token ends generation.
+        let template = try XCTUnwrap(loaded.chatTemplate)
+        let chat = try template.render(messages: [["role": "user", "content": "What is the capital of Japan? Answer in one short sentence."]],
+                                       addGenerationPrompt: true)
+        let reply = try generator.generate(prompt: loaded.tokenizer.encode(chat, addSpecialTokens: true),
+                                           options: GenerationOptions(maxTokens: 40, sampling: .greedy))
+        XCTAssertEqual(reply.text, "The capital of Japan is Tokyo.")
+        XCTAssertEqual(reply.finishReason, .stop)
+
+        // Same seed, same text.
+        let sampled = { try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: 12, sampling: SamplingParameters(temperature: 0.9, seed: 11))).text }
+        XCTAssertEqual(try sampled(), try sampled())
+
+        XCTAssertThrowsError(try generator.generate(prompt: [], options: GenerationOptions()))
+        XCTAssertThrowsError(try generator.generate(prompt: prompt, options: GenerationOptions(sampling: SamplingParameters(topP: 5))))
+        let tiny = loaded.model.makeCache(maxTokens: 3)
+        XCTAssertThrowsError(try generator.generate(prompt: prompt, options: GenerationOptions(), cache: tiny)) { error in
+            XCTAssertTrue("\(error)".contains("context holds 3"), "\(error)")
+        }
+    }
+}
