@@ -40,6 +40,7 @@ public enum BPEMerge {
         var priority: Double
         var left: Int32, right: Int32
         var leftID: Int32, rightID: Int32
+        var merged: Int32
 
         @inline(__always) func before(_ other: Candidate) -> Bool {
             priority < other.priority || (priority == other.priority && left < other.left)
@@ -89,16 +90,15 @@ public enum BPEMerge {
             guard left >= 0, right >= 0 else { return }
             let a = ids[Int(left)], b = ids[Int(right)]
             guard a >= 0, b >= 0, let m = rule(a, b) else { return }
-            push(Candidate(priority: m.priority, left: left, right: right, leftID: a, rightID: b))
+            push(Candidate(priority: m.priority, left: left, right: right, leftID: a, rightID: b, merged: m.merged))
         }
 
         for i in 0..<(n - 1) { consider(Int32(i), Int32(i + 1)) }
         while !heap.isEmpty {
             let c = pop()
             let l = Int(c.left), r = Int(c.right)
-            guard next[l] == c.right, ids[l] == c.leftID, ids[r] == c.rightID,
-                  let m = rule(c.leftID, c.rightID) else { continue }
-            ids[l] = m.merged
+            guard next[l] == c.right, ids[l] == c.leftID, ids[r] == c.rightID else { continue }
+            ids[l] = c.merged
             ids[r] = -2  // dead
             let after = next[r]
             next[l] = after

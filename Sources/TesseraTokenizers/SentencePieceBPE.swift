@@ -53,8 +53,6 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     private let byteIDs: [Int32]                 // byte -> id of <0xNN>, or -1
     private let unknownID: Int32?
     private let addedTokens: AddedTokenMatcher
-    private var pairCache: [Int64: (priority: Double, merged: Int32)] = [:]
-    private let pairLock = NSLock()
 
     static let spaceMarker: Character = "\u{2581}"
 
@@ -131,15 +129,16 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
         var ids: [Int32] = []
         if addSpecialTokens, rules.addsBOS, let bos = rules.bosID { ids.append(bos) }
+        var pairs = PairCache()
         for segment in addedTokens.split(text) {
             switch segment {
             case .token(let id): ids.append(id)
             case .text(let s):
                 let normalized = normalize(s, atStart: s.startIndex == text.startIndex)
                 if splitsWords {
-                    for word in Self.words(normalized) { encodeSegment(word, into: &ids) }
+                    for word in Self.words(normalized) { encodeSegment(word, pairs: &pairs, into: &ids) }
                 } else {
-                    encodeSegment(normalized[...], into: &ids)
+                    encodeSegment(normalized[...], pairs: &pairs, into: &ids)
                 }
             }
         }
@@ -172,15 +171,19 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
         return words
     }
 
+    /// What adjacent token pairs merge into, found once per encode call (GGUF scores: by concatenating
+    /// the texts and looking the result up). Local to the call, so encoding takes no lock.
+    typealias PairCache = [Int64: (priority: Double, merged: Int32)]
+
     /// BPE over one normalised segment, then byte fallback for scalars that are no token.
-    func encodeSegment(_ segment: Substring, into ids: inout [Int32]) {
+    func encodeSegment(_ segment: Substring, pairs: inout PairCache, into ids: inout [Int32]) {
         let scalars = Array(segment.unicodeScalars)
         var symbols = [Int32](repeating: 0, count: scalars.count)
         for (i, s) in scalars.enumerated() {
             let id = s.value < 128 ? asciiIDs[Int(s.value)] : (scalarIDs[s.value] ?? -1)
             symbols[i] = id >= 0 ? id : -Int32(i) - 3  // an unknown scalar remembers where it came from
         }
-        BPEMerge.merge(&symbols, rule: mergeRule)
+        BPEMerge.merge(&symbols) { a, b in mergeRule(a, b, pairs: &pairs) }
         for id in symbols {
             if id >= 0 { ids.append(id); continue }
             let scalar = scalars[Int(-id - 3)]
@@ -194,17 +197,13 @@ public final class SentencePieceBPETokenizer: Tokenizer, @unchecked Sendable {
     }
 
     /// Two adjacent symbols merge into the token their texts spell, by score (GGUF) or merge rank (tokenizer.json).
-    private func mergeRule(_ a: Int32, _ b: Int32) -> (priority: Double, merged: Int32)? {
+    private func mergeRule(_ a: Int32, _ b: Int32, pairs: inout PairCache) -> (priority: Double, merged: Int32)? {
         let key = Int64(a) << 32 | Int64(b)
         guard let scores else { return mergeTable[key].map { (Double($0.rank), $0.merged) } }
-        pairLock.lock()
-        if let hit = pairCache[key] { pairLock.unlock(); return hit.merged < 0 ? nil : hit }
-        pairLock.unlock()
+        if let hit = pairs[key] { return hit.merged < 0 ? nil : hit }
         var result: (priority: Double, merged: Int32) = (0, -1)
         if let m = vocabulary[TokenText(tokens[Int(a)] + tokens[Int(b)])] { result = (-Double(scores[Int(m)]), m) }
-        pairLock.lock()
-        if pairCache.count < 1_000_000 { pairCache[key] = result }
-        pairLock.unlock()
+        pairs[key] = result
         return result.merged < 0 ? nil : result
     }
 

@@ -26,6 +26,24 @@ final class TokenizerJSONTests: XCTestCase {
         XCTAssertEqual(try tokenizer.decode(tokenizer.encode("Hello world", addSpecialTokens: false)), "Hello world")
     }
 
+    func testModelDirectoryWithConfig() throws {
+        // An HF model directory: tokenizer.json, and tokenizer_config.json overriding BOS and naming EOS.
+        let whole = try JSONValue.parse(Array(Data(contentsOf: TestResources.golden("llama-spm-tokenizer.json"))))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-hf-dir-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(XCTUnwrap(whole["tokenizer"]).compactText.utf8).write(to: dir.appendingPathComponent("tokenizer.json"))
+        try Data(#"{"add_bos_token": false, "eos_token": {"content": "</s>"}}"#.utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tokenizer = try makeTokenizer(directory: dir.path)
+        XCTAssertFalse(tokenizer.addsBOS)
+        XCTAssertEqual(tokenizer.bosID, 1)
+        XCTAssertEqual(tokenizer.endOfGenerationIDs, [2])
+        XCTAssertEqual(tokenizer.encode("Hello", addSpecialTokens: true), [15043])
+        XCTAssertThrowsError(try makeTokenizer(directory: dir.appendingPathComponent("absent").path)) {
+            XCTAssertEqual($0 as? TokenizerError, .missingMetadata(dir.appendingPathComponent("absent").path + "/tokenizer.json"))
+        }
+    }
+
     func testUnknownStagesAreErrors() throws {
         func build(_ json: String) throws -> any Tokenizer { try TokenizerJSON.makeTokenizer(data: Data(json.utf8)) }
         let vocab = #""vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]"#
