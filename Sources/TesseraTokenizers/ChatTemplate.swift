@@ -91,6 +91,9 @@ public struct ChatTemplate: Sendable {
     let nodes: [Node]
 
     public init(_ source: String) throws(TemplateError) {
+        // jinja2 drops one newline at the very end of a template (keep_trailing_newline=False).
+        var source = source
+        if source.last == "\n" || source.last == "\r\n" { source.removeLast() }  // "\r\n" is one Character
         var parser = TemplateParser(tokens: try TemplateLexer.lex(source))
         nodes = try parser.parseBody(until: [])
     }

@@ -1,5 +1,5 @@
 // Chat templates rendered by Tessera's Jinja subset equal Python jinja2's output (Goldens/templates.json:
-// SmolLM2's template, a Gemma-style template with role checks and slicing, and one exercising filters,
+// the real templates of SmolLM2, Qwen2.5-Coder and Gemma, a Gemma-style template with role checks and slicing, and one exercising filters,
 // tests, loop variables and whitespace control), and unsupported constructs are named in the error.
 import Foundation
 import TesseraTokenizers
@@ -21,7 +21,7 @@ final class ChatTemplateTests: XCTestCase {
     func testRenderingMatchesJinja2() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Goldens/templates.json")
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
-        XCTAssertEqual(Set(golden.templates.keys), ["smollm2", "gemma-style", "features", "namespace"])
+        XCTAssertEqual(Set(golden.templates.keys), ["smollm2", "qwen2", "google-gemma-2-2b-it", "gemma-style", "features", "namespace"])
         for c in golden.cases {
             let template = try ChatTemplate(golden.templates[c.template]!)
             let label = "\(c.template), \(c.messages.count) messages, generation prompt \(c.add_generation_prompt)"

@@ -2,11 +2,13 @@
 """Goldens for Tessera's GGUF dequantisers, from the `gguf` Python package (pip install gguf numpy).
 
 For each block type: blocks of random bytes whose f16 scale fields are set to sane values (so no
-NaN/inf), dequantised by gguf.quants.dequantize; plus, when a SmolLM2 GGUF path is given, the first
-blocks of two real tensors (Q4_1 and Q8_0). Writes Tests/TesseraFormatsTests/Goldens/dequant.json:
+NaN/inf), dequantised by gguf.quants.dequantize; plus, for each GGUF path given, the first blocks of
+the first tensor of every quantised type in it (SmolLM2: Q4_1, Q8_0; Gemma 3 270M Q4_K_M: Q4_K, Q5_0,
+Q6_K, Q8_0; Qwen2.5-Coder: Q4_K, Q5_0, Q6_K, Q8_0). Writes Tests/TesseraFormatsTests/Goldens/dequant.json:
 { name: {"type": ggml type name, "bytes": hex, "values": [float32 values]} }.
 
-Usage: python3 scripts/goldens/make_dequant_goldens.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+Usage: python3 scripts/goldens/make_dequant_goldens.py [model.gguf ...]
+  (the models: `tessera fetch all`, then ~/.cache/tessera/models/*.gguf)
 """
 import json
 import pathlib
@@ -35,15 +37,20 @@ def main():
                 data[b * block_bytes + off: b * block_bytes + off + 2] = np.frombuffer(scale.tobytes(), dtype=np.uint8)
         values = quants.dequantize(data, qtype).astype(np.float32).reshape(-1)
         out[name] = {"type": name, "bytes": data.tobytes().hex(), "values": [float(v) for v in values]}
-    if len(sys.argv) > 1:
-        reader = GGUFReader(sys.argv[1])
-        for tensor_name in ["blk.0.attn_q.weight", "token_embd.weight"]:
-            t = next(t for t in reader.tensors if t.name == tensor_name)
+    for gguf_path in sys.argv[1:]:
+        reader = GGUFReader(gguf_path)
+        model = pathlib.Path(gguf_path).stem.split(".")[0].split("-")[0].lower()
+        seen = set()
+        for t in reader.tensors:
+            if t.tensor_type in seen or t.tensor_type.name in ("F32", "F16", "BF16"):
+                continue
+            seen.add(t.tensor_type)
             block_size, block_bytes = quants.GGML_QUANT_SIZES[t.tensor_type]
-            raw = np.asarray(t.data).reshape(-1).view(np.uint8)[: 4 * block_bytes].copy()
+            blocks = 4 if block_size == 32 else 2
+            raw = np.asarray(t.data).reshape(-1).view(np.uint8)[: blocks * block_bytes].copy()
             values = quants.dequantize(raw, t.tensor_type).astype(np.float32).reshape(-1)
-            out["smollm2 " + tensor_name] = {"type": t.tensor_type.name, "bytes": raw.tobytes().hex(),
-                                             "values": [float(v) for v in values]}
+            out[f"{model} {t.name}"] = {"type": t.tensor_type.name, "bytes": raw.tobytes().hex(),
+                                        "values": [float(v) for v in values]}
     path = pathlib.Path(__file__).resolve().parents[2] / "Tests/TesseraFormatsTests/Goldens/dequant.json"
     path.write_text(json.dumps(out, indent=0))
     print(f"wrote {path} ({len(out)} cases)")

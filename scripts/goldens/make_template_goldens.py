@@ -2,11 +2,14 @@
 """Chat-template goldens for Tessera's Jinja subset, rendered by Python's jinja2 (as HF transformers
 renders chat templates: trim_blocks and lstrip_blocks off, raise_exception available).
 
-Templates: SmolLM2's (from its GGUF, if a path is given), a Gemma-style template with a system prefix,
-role checks and slicing, and one exercising filters, tests, whitespace control and loop variables.
-Writes Tests/TesseraTokenizersTests/Goldens/templates.json.
+Templates: the real ones of the files given (GGUF tokenizer.chat_template — SmolLM2's and
+Qwen2.5-Coder's ChatML with its tool-calling branches — or .jinja files such as Gemma's, from
+llama.cpp's models/templates/google-gemma-2-2b-it.jinja, which Gemma 3's instruction models share), a
+Gemma-style template with a system prefix, role checks and slicing, and one exercising filters,
+tests, whitespace control and loop variables. Writes Tests/TesseraTokenizersTests/Goldens/templates.json.
 
-Usage: pip install jinja2 gguf; python3 scripts/goldens/make_template_goldens.py [SmolLM2.gguf]
+Usage: pip install jinja2 gguf
+       python3 scripts/goldens/make_template_goldens.py SmolLM2.gguf Qwen2.5-Coder.gguf google-gemma-2-2b-it.jinja
 """
 import json
 import pathlib
@@ -53,10 +56,18 @@ def main():
         raise RuntimeError(message)
     env.globals["raise_exception"] = raise_exception
     templates = {"gemma-style": GEMMA_STYLE, "features": FEATURES, "namespace": NAMESPACE}
-    if len(sys.argv) > 1:
-        from gguf import GGUFReader
-        f = GGUFReader(sys.argv[1]).fields["tokenizer.chat_template"]
-        templates["smollm2"] = bytes(f.parts[f.data[0]]).decode("utf-8")
+    # Real templates: from GGUF files (tokenizer.chat_template) and .jinja files, named after the file.
+    for arg in sys.argv[1:]:
+        path = pathlib.Path(arg)
+        name = "smollm2" if "SmolLM2" in path.name else path.stem.split(".")[0].lower()
+        if path.suffix == ".gguf":
+            from gguf import GGUFReader
+            f = GGUFReader(arg).fields.get("tokenizer.chat_template")
+            if f is None:
+                continue
+            templates[name] = bytes(f.parts[f.data[0]]).decode("utf-8")
+        else:
+            templates[name] = path.read_text()
     cases = []
     for name, source in templates.items():
         for messages in CONVERSATIONS:
