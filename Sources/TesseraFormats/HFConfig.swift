@@ -36,7 +36,7 @@ public struct HFConfig: Sendable {
     public let raw: [String: JSONValue]
 
     /// A JSON value (config.json holds nested objects such as rope_scaling).
-    public indirect enum JSONValue: Sendable, Equatable, Decodable {
+    public indirect enum JSONValue: Sendable, Equatable, Decodable, CustomStringConvertible {
         case number(Double), string(String), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
 
         public init(from decoder: Decoder) throws {
@@ -47,6 +47,17 @@ public struct HFConfig: Sendable {
             else if let s = try? c.decode(String.self) { self = .string(s) }
             else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
             else { self = .object(try c.decode([String: JSONValue].self)) }
+        }
+        /// Compact JSON-like text (for `tessera inspect`).
+        public var description: String {
+            switch self {
+            case .number(let n): n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : "\(n)"
+            case .string(let s): "\"\(s)\""
+            case .bool(let b): "\(b)"
+            case .null: "null"
+            case .array(let a): "[" + a.map(\.description).joined(separator: ", ") + "]"
+            case .object(let o): "{" + o.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
+            }
         }
         public var number: Double? { if case .number(let n) = self { n } else { nil } }
         public var int: Int? { number.flatMap { Int(exactly: $0) } }

@@ -1,15 +1,23 @@
-// `tessera inspect FILE`: a GGUF file's metadata (long arrays summarised) and tensor table.
+// `tessera inspect PATH`: a GGUF file's metadata (long arrays summarised) and tensor table, a
+// safetensors file's tensor table, or an HF model directory's config.json and every shard's tensors.
 import ArgumentParser
+import Foundation
 import TesseraFormats
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a GGUF or safetensors file's metadata and tensor table.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a GGUF or safetensors file's (or an HF model directory's) metadata and tensor table.")
 
-    @Argument(help: "A .gguf or .safetensors file.") var file: String
+    @Argument(help: "A .gguf or .safetensors file, or an HF model directory.") var file: String
     @Flag(help: "Only the metadata.") var metadataOnly = false
 
     func run() throws {
-        if file.hasSuffix(".safetensors") { return try inspectSafetensors() }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+            throw ValidationError("\(file): no such file or directory")
+        }
+        if isDirectory.boolValue { return try inspectDirectory() }
+        if file.hasSuffix(".safetensors") { return try inspectSafetensors(file) }
         let gguf = try GGUFFile(path: file)
         print("\(file): GGUF v\(gguf.version), \(gguf.metadata.count) metadata entries, \(gguf.tensors.count) tensors, alignment \(gguf.alignment)")
         let keyWidth = gguf.metadata.map(\.key.count).max() ?? 0
@@ -31,7 +39,24 @@ struct Inspect: ParsableCommand {
         print("\n  \(gguf.tensors.count) tensors (\(types)), \(total) bytes of tensor data")
     }
 
-    func inspectSafetensors() throws {
+    /// config.json's main sizes, then each .safetensors shard.
+    func inspectDirectory() throws {
+        let configPath = file + "/config.json"
+        if FileManager.default.fileExists(atPath: configPath) {
+            let config = try HFConfig(path: configPath)
+            print("\(configPath): model_type \(config.modelType), hidden \(config.hiddenSize), layers \(config.numHiddenLayers), "
+                  + "heads \(config.numAttentionHeads) (kv \(config.numKeyValueHeads)), head_dim \(config.headDim), vocab \(config.vocabSize)")
+            for (key, value) in config.raw.sorted(by: { $0.key < $1.key }) { print("  \(key)  \(value)") }
+        }
+        let shards = try FileManager.default.contentsOfDirectory(atPath: file).filter { $0.hasSuffix(".safetensors") }.sorted()
+        guard !shards.isEmpty else { throw ValidationError("\(file) has no .safetensors files") }
+        for shard in shards {
+            print("")
+            try inspectSafetensors(file + "/" + shard)
+        }
+    }
+
+    func inspectSafetensors(_ file: String) throws {
         let st = try SafetensorsFile(path: file)
         print("\(file): safetensors, \(st.entries.count) tensors, \(st.metadata.count) metadata entries")
         for (key, value) in st.metadata.sorted(by: { $0.key < $1.key }) { print("  \(key)  \(value)") }
