@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraTokenizersTests", dependencies: ["TesseraTokenizers"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels", "TesseraEngine"], exclude: ["Goldens"]),
-        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine"]),
+        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine"], exclude: ["Resources"]),
     ],
     swiftLanguageModes: [.v6]
 )
