@@ -54,36 +54,29 @@ public enum ReferenceKernels {
     /// Per 32 values: dx = max|x| / 127, q = round(x / dx) (ties to even), sx = dx · Σq.
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
-        for b in 0..<(count / 32) {
-            var m: Float = 0
-            for i in 0..<32 { m = max(m, abs(x[32 * b + i])) }
-            let inverse = m > 0 ? 127 / m : 0
-            var total = 0
-            for i in 0..<32 {
-                let v = Int8((x[32 * b + i] * inverse).rounded(.toNearestOrEven))
-                q[32 * b + i] = v
-                total += Int(v)
-            }
-            scales[b] = m / 127
-            sums[b] = m / 127 * Float(total)
-        }
+        quantizeBlocks(x, count: count, levels: 127, scales: scales, sums: sums) { q[$0] = Int8($1) }
     }
 
     /// Per 32 values: dx = max|x| / 32767, q = round(x / dx) (ties to even), sx = dx · Σq.
     public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
                                              scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        quantizeBlocks(x, count: count, levels: 32767, scales: scales, sums: sums) { q[$0] = Int16($1) }
+    }
+
+    private static func quantizeBlocks(_ x: UnsafePointer<Float>, count: Int, levels: Float, scales: UnsafeMutablePointer<Float>,
+                                       sums: UnsafeMutablePointer<Float>, store: (Int, Float) -> Void) {
         for b in 0..<(count / 32) {
             var m: Float = 0
             for i in 0..<32 { m = max(m, abs(x[32 * b + i])) }
-            let inverse = m > 0 ? 32767 / m : 0
+            let inverse = m > 0 ? levels / m : 0
             var total = 0
             for i in 0..<32 {
-                let v = Int16((x[32 * b + i] * inverse).rounded(.toNearestOrEven))
-                q[32 * b + i] = v
+                let v = (x[32 * b + i] * inverse).rounded(.toNearestOrEven)
+                store(32 * b + i, v)
                 total += Int(v)
             }
-            scales[b] = m / 32767
-            sums[b] = m / 32767 * Float(total)
+            scales[b] = m / levels
+            sums[b] = m / levels * Float(total)
         }
     }
 

@@ -106,24 +106,9 @@ typealias V8 = SIMD8<Float>
 extension ISAKernels {
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
-        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
-        for b in 0..<(count / 32) {
-            let src = x + 32 * b
-            var amax = VF()
-            for i in stride(from: 0, to: 32, by: vectorWidth) {
-                let v = load(src + i)
-                amax = vmax(amax, vmax(v, -v))
-            }
-            let m = horizontalMax(amax)
-            let d = m / 127, inverse = m > 0 ? 127 / m : 0
-            var total: Int32 = 0
-            for i in 0..<32 {
-                let v = Int8((src[i] * inverse).rounded(.toNearestOrEven))
-                q[32 * b + i] = v
-                total &+= Int32(v)
-            }
-            scales[b] = d
-            sums[b] = d * Float(total)
+        quantizeBlocks(x, count: count, levels: 127, scales: scales, sums: sums) { i, v in
+            q[i] = Int8(v)
+            return Int32(v)
         }
     }
 
@@ -137,6 +122,17 @@ extension ISAKernels {
 
     public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
                                              scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        quantizeBlocks(x, count: count, levels: 32767, scales: scales, sums: sums) { i, v in
+            q[i] = Int16(v)
+            return Int32(v)
+        }
+    }
+
+    /// Per block of 32: dx = max|x| / levels, q = round(x / dx) (ties to even) handed to `store(index, q)`,
+    /// which returns it as an integer for the sum sx = dx · Σq.
+    @inline(__always) private static func quantizeBlocks(_ x: UnsafePointer<Float>, count: Int, levels: Float,
+                                                        scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                                                        store: (Int, Float) -> Int32) {
         precondition(count % 32 == 0, "activations are quantised in blocks of 32")
         for b in 0..<(count / 32) {
             let src = x + 32 * b
@@ -146,13 +142,9 @@ extension ISAKernels {
                 amax = vmax(amax, vmax(v, -v))
             }
             let m = horizontalMax(amax)
-            let d = m / 32767, inverse = m > 0 ? 32767 / m : 0
+            let d = m / levels, inverse = m > 0 ? levels / m : 0
             var total: Int32 = 0
-            for i in 0..<32 {
-                let v = Int16((src[i] * inverse).rounded(.toNearestOrEven))
-                q[32 * b + i] = v
-                total &+= Int32(v)
-            }
+            for i in 0..<32 { total &+= store(32 * b + i, (src[i] * inverse).rounded(.toNearestOrEven)) }
             scales[b] = d
             sums[b] = d * Float(total)
         }

@@ -22,18 +22,10 @@ enum Gemma3Family: ModelFamily {
 
     static func config(gguf: GGUFFile, architecture arch: String) throws(ModelError) -> TransformerConfig {
         let m = GGUFMetadata(file: gguf, architecture: arch)
-        let hidden = try m.int("embedding_length"), heads = try m.int("attention.head_count")
-        let headDim = m.optionalInt("attention.key_length") ?? hidden / heads
-        let vocab = try m.vocabularySize()
-        var c = TransformerConfig(
-            architecture: arch, vocabularySize: vocab, hiddenSize: hidden, layerCount: try m.int("block_count"),
-            headCount: heads, kvHeadCount: m.optionalInt("attention.head_count_kv") ?? heads, headDim: headDim,
-            intermediateSize: try m.int("feed_forward_length"), contextLength: try m.int("context_length"))
-        c.normEpsilon = Float(m.double("attention.layer_norm_rms_epsilon") ?? 1e-6)
-        var scaling = RoPEConfig.Scaling.none
-        if m.string("rope.scaling.type") == "linear", let f = m.double("rope.scaling.factor") { scaling = .linear(factor: f) }
-        let rotary = m.optionalInt("rope.dimension_count") ?? headDim
-        c.rope = RoPEConfig(rotaryDims: rotary, base: m.double("rope.freq_base") ?? 1_000_000, scaling: scaling, layout: .neox)
+        var c = try m.llamaShapedConfig(normEpsilon: 1e-6)
+        let headDim = c.headDim, rotary = m.optionalInt("rope.dimension_count") ?? headDim
+        c.rope = RoPEConfig(rotaryDims: rotary, base: m.double("rope.freq_base") ?? 1_000_000, scaling: m.linearRoPEScaling,
+                            layout: .neox)
         c.localRope = RoPEConfig(rotaryDims: rotary, base: localRopeBase, layout: .neox)
         guard let window = m.optionalInt("attention.sliding_window") else {
             throw .missingMetadata(key: "\(arch).attention.sliding_window", file: gguf.path)

@@ -14,17 +14,9 @@ enum LlamaFamily: ModelFamily {
 
     static func config(gguf: GGUFFile, architecture arch: String) throws(ModelError) -> TransformerConfig {
         let m = GGUFMetadata(file: gguf, architecture: arch)
-        let hidden = try m.int("embedding_length"), heads = try m.int("attention.head_count")
-        let headDim = m.optionalInt("attention.key_length") ?? hidden / heads
-        let vocab = try m.vocabularySize()
-        var c = TransformerConfig(
-            architecture: arch, vocabularySize: vocab, hiddenSize: hidden, layerCount: try m.int("block_count"),
-            headCount: heads, kvHeadCount: m.optionalInt("attention.head_count_kv") ?? heads, headDim: headDim,
-            intermediateSize: try m.int("feed_forward_length"), contextLength: try m.int("context_length"))
-        c.normEpsilon = Float(m.double("attention.layer_norm_rms_epsilon") ?? 1e-5)
-        var scaling = RoPEConfig.Scaling.none
-        if m.string("rope.scaling.type") == "linear", let f = m.double("rope.scaling.factor") { scaling = .linear(factor: f) }
-        let rotary = m.optionalInt("rope.dimension_count") ?? headDim
+        var c = try m.llamaShapedConfig(normEpsilon: 1e-5)
+        let headDim = c.headDim, rotary = m.optionalInt("rope.dimension_count") ?? headDim
+        var scaling = m.linearRoPEScaling
         if let info = gguf.tensorInfo("rope_freqs.weight") {
             // Llama 3.1-style scaling, stored as one divisor per rotated pair.
             guard info.type == .f32, info.count == rotary / 2 else {

@@ -5,6 +5,7 @@
 import Foundation
 import TesseraCore
 import TesseraFormats
+import TesseraKernels
 
 /// One stored tensor: its row-major shape (a linear layer's weight is (out, in)), its element or block
 /// type, and its bytes (inside a file mapping that the source keeps alive).
@@ -98,6 +99,24 @@ struct GGUFMetadata {
         if let rows = file.tensorInfo("token_embd.weight")?.shape.first { return rows }
         return try int("vocab_size")
     }
+    /// The sizes every Llama-shaped GGUF states the same way (embedding_length, block_count, heads, ...).
+    func llamaShapedConfig(normEpsilon: Float) throws(ModelError) -> TransformerConfig {
+        let hidden = try int("embedding_length"), heads = try int("attention.head_count")
+        var c = TransformerConfig(
+            architecture: architecture, vocabularySize: try vocabularySize(), hiddenSize: hidden, layerCount: try int("block_count"),
+            headCount: heads, kvHeadCount: optionalInt("attention.head_count_kv") ?? heads,
+            headDim: optionalInt("attention.key_length") ?? hidden / heads,
+            intermediateSize: try int("feed_forward_length"), contextLength: try int("context_length"))
+        c.normEpsilon = double("attention.layer_norm_rms_epsilon").map { Float($0) } ?? normEpsilon
+        return c
+    }
+
+    /// rope.scaling.type "linear" with its factor, else none.
+    var linearRoPEScaling: RoPEConfig.Scaling {
+        if string("rope.scaling.type") == "linear", let f = double("rope.scaling.factor") { return .linear(factor: f) }
+        return .none
+    }
+
     func double(_ key: String) -> Double? { file["\(architecture).\(key)"]?.doubleValue }
     func string(_ key: String) -> String? { file["\(architecture).\(key)"]?.stringValue }
 }
