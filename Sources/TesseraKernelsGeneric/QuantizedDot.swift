@@ -103,6 +103,15 @@ typealias V8 = SIMD8<Float>
     ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
 }
 
+/// The four rows' dot products of a group: each accumulator's lanes summed, plus the minimums' term.
+@inline(__always) private func storeGroup(_ y: UnsafeMutablePointer<Float>, _ acc0: V8, _ acc1: V8, _ acc2: V8, _ acc3: V8,
+                                          _ minimums: SIMD4<Float>) {
+    y[0] = laneSum(acc0) + minimums[0]
+    y[1] = laneSum(acc1) + minimums[1]
+    y[2] = laneSum(acc2) + minimums[2]
+    y[3] = laneSum(acc3) + minimums[3]
+}
+
 extension ISAKernels {
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
@@ -183,11 +192,7 @@ extension ISAKernels {
                 }
                 p += stride
             }
-            let y = a.y + 4 * g
-            y[0] = laneSum(acc0) + minimums[0]
-            y[1] = laneSum(acc1) + minimums[1]
-            y[2] = laneSum(acc2) + minimums[2]
-            y[3] = laneSum(acc3) + minimums[3]
+            storeGroup(a.y + 4 * g, acc0, acc1, acc2, acc3, minimums)
         }
     }
 
@@ -209,11 +214,7 @@ extension ISAKernels {
                 minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
                 p += stride
             }
-            let y = a.y + 4 * g
-            y[0] = laneSum(acc0) + minimums[0]
-            y[1] = laneSum(acc1) + minimums[1]
-            y[2] = laneSum(acc2) + minimums[2]
-            y[3] = laneSum(acc3) + minimums[3]
+            storeGroup(a.y + 4 * g, acc0, acc1, acc2, acc3, minimums)
         }
     }
 
@@ -232,11 +233,7 @@ extension ISAKernels {
                 acc3 = acc3.addingProduct(dotS8S8(p + 96, x), V8(repeating: s[3]))
                 p += stride
             }
-            let y = a.y + 4 * g
-            y[0] = laneSum(acc0)
-            y[1] = laneSum(acc1)
-            y[2] = laneSum(acc2)
-            y[3] = laneSum(acc3)
+            storeGroup(a.y + 4 * g, acc0, acc1, acc2, acc3, SIMD4())
         }
     }
 
@@ -257,11 +254,7 @@ extension ISAKernels {
                 minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
                 p += stride
             }
-            let y = a.y + 4 * g
-            y[0] = laneSum(acc0) + minimums[0]
-            y[1] = laneSum(acc1) + minimums[1]
-            y[2] = laneSum(acc2) + minimums[2]
-            y[3] = laneSum(acc3) + minimums[3]
+            storeGroup(a.y + 4 * g, acc0, acc1, acc2, acc3, minimums)
         }
     }
 }

@@ -38,14 +38,7 @@ enum Gemma3Family: ModelFamily {
     }
 
     static func config(hf: HFConfig) throws(ModelError) -> TransformerConfig {
-        guard let intermediate = hf.intermediateSize else {
-            throw .invalidConfig(architecture: hf.modelType, detail: "config.json has no intermediate_size")
-        }
-        var c = TransformerConfig(
-            architecture: hf.modelType, vocabularySize: hf.vocabSize, hiddenSize: hf.hiddenSize, layerCount: hf.numHiddenLayers,
-            headCount: hf.numAttentionHeads, kvHeadCount: hf.numKeyValueHeads, headDim: hf.headDim,
-            intermediateSize: intermediate, contextLength: hf.maxPositionEmbeddings ?? 32768)
-        c.normEpsilon = Float(hf.rmsNormEps ?? 1e-6)
+        var c = try llamaShapedConfig(hf, defaultContext: 32768, normEpsilon: 1e-6)
         c.rope = RoPEConfig(rotaryDims: hf.headDim, base: hf.ropeTheta ?? 1_000_000, scaling: try ropeScaling(hf), layout: .neox)
         c.localRope = RoPEConfig(rotaryDims: hf.headDim, base: hf.raw["rope_local_base_freq"]?.number ?? localRopeBase, layout: .neox)
         guard let window = hf.slidingWindow else { throw .invalidConfig(architecture: hf.modelType, detail: "no sliding_window") }

@@ -36,14 +36,7 @@ enum LlamaFamily: ModelFamily {
     }
 
     static func config(hf: HFConfig) throws(ModelError) -> TransformerConfig {
-        guard let intermediate = hf.intermediateSize else {
-            throw .invalidConfig(architecture: hf.modelType, detail: "config.json has no intermediate_size")
-        }
-        var c = TransformerConfig(
-            architecture: hf.modelType, vocabularySize: hf.vocabSize, hiddenSize: hf.hiddenSize, layerCount: hf.numHiddenLayers,
-            headCount: hf.numAttentionHeads, kvHeadCount: hf.numKeyValueHeads, headDim: hf.headDim,
-            intermediateSize: intermediate, contextLength: hf.maxPositionEmbeddings ?? 4096)
-        c.normEpsilon = Float(hf.rmsNormEps ?? 1e-5)
+        var c = try llamaShapedConfig(hf, defaultContext: 4096, normEpsilon: 1e-5)
         c.rope = RoPEConfig(rotaryDims: hf.headDim, base: hf.ropeTheta ?? 10000, scaling: try ropeScaling(hf), layout: .neox)
         let windowed = hf.modelType == "mistral" || hf.raw["use_sliding_window"]?.bool == true
         if windowed, let window = hf.slidingWindow {
@@ -62,6 +55,19 @@ enum LlamaFamily: ModelFamily {
         "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
         "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
     ]
+}
+
+/// The sizes every Llama-shaped config.json states the same way.
+func llamaShapedConfig(_ hf: HFConfig, defaultContext: Int, normEpsilon: Double) throws(ModelError) -> TransformerConfig {
+    guard let intermediate = hf.intermediateSize else {
+        throw .invalidConfig(architecture: hf.modelType, detail: "config.json has no intermediate_size")
+    }
+    var c = TransformerConfig(
+        architecture: hf.modelType, vocabularySize: hf.vocabSize, hiddenSize: hf.hiddenSize, layerCount: hf.numHiddenLayers,
+        headCount: hf.numAttentionHeads, kvHeadCount: hf.numKeyValueHeads, headDim: hf.headDim,
+        intermediateSize: intermediate, contextLength: hf.maxPositionEmbeddings ?? defaultContext)
+    c.normEpsilon = Float(hf.rmsNormEps ?? normEpsilon)
+    return c
 }
 
 /// HF rope_scaling -> RoPEConfig.Scaling.
