@@ -26,6 +26,10 @@ public protocol KVCache: AnyObject {
     var length: Int { get }
     /// The most tokens this cache can hold.
     var maxTokens: Int { get }
+    /// Bytes one token costs across all layers (keys and values).
+    var bytesPerToken: Int { get }
+    /// Bytes the cache holds now (its allocated capacity, not just the tokens stored).
+    var allocatedBytes: Int { get }
     /// Makes room for `count` more tokens in every layer; call once per forward pass before `append`.
     func reserve(_ count: Int) throws(KVCacheError)
     /// Copies `count` tokens' keys and values, each (count, kvHeads, headDim), into layer `layer` after
@@ -61,8 +65,13 @@ public final class ContiguousKVCache: KVCache {
 
     private var rowSize: Int { kvHeads * headDim }
 
-    /// Bytes held by the cache now.
-    public var byteCount: Int { 2 * layers * capacity * rowSize * MemoryLayout<Float>.size }
+    public var bytesPerToken: Int { 2 * layers * rowSize * MemoryLayout<Float>.size }
+    public var allocatedBytes: Int { capacity * bytesPerToken }
+
+    /// How many tokens a budget of `bytes` holds in this layout.
+    public static func tokens(fitting bytes: Int, layers: Int, kvHeads: Int, headDim: Int) -> Int {
+        bytes / (2 * layers * kvHeads * headDim * MemoryLayout<Float>.size)
+    }
 
     private func grow(to newCapacity: Int) {
         let row = rowSize

@@ -95,6 +95,14 @@ public final class DecoderModel: @unchecked Sendable {
         ropeLocal = config.localRope.map { RoPETable(config: $0, capacity: initial) }
     }
 
+    /// Bytes of the weights the forward pass reads per token (the matrices as held; the embedding
+    /// table stays in the mapped file and only its gathered rows are read).
+    public var matrixBytes: Int {
+        weights.layers.reduce(weights.output.byteCount) { total, l in
+            total + l.qkv.byteCount + l.attentionOutput.byteCount + l.gateUp.byteCount + l.down.byteCount
+        }
+    }
+
     /// A KV cache sized for this model, holding at most `maxTokens` (default: the model's context).
     public func makeCache(maxTokens: Int? = nil) -> ContiguousKVCache {
         ContiguousKVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim,

@@ -44,6 +44,11 @@ enum WeightMatrix: @unchecked Sendable {
         switch self { case .dense(_, let c, _): c; case .quantized(let q): q.cols }
     }
 
+    /// Bytes held in memory.
+    var byteCount: Int {
+        switch self { case .dense(let r, let c, _): r * c * 4; case .quantized(let q): q.byteCount }
+    }
+
     /// out (m, rows, row stride ldOut) = x (m, cols) · Wᵀ. The hot path of every model.
     func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         switch self {
@@ -117,6 +122,8 @@ struct Linear: @unchecked Sendable {
         inputs = matrices[0].cols
         outputs = offset
     }
+
+    var byteCount: Int { parts.reduce(0) { $0 + $1.matrix.byteCount } + (bias?.count ?? 0) * 4 }
 
     /// out (m, outputs) = x (m, inputs) · Wᵀ + b
     func callAsFunction(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>) {

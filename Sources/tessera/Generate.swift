@@ -98,6 +98,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
     @Flag(help: "Wrap the prompt in the model's chat template as one user message.") var chat = false
     @Flag(help: "Print no statistics to stderr.") var quiet = false
+    @Flag(help: "Also print memory figures: weights, KV cache per token and allocated.") var verbose = false
 
     func run() throws {
         try compute.apply()
@@ -115,6 +116,15 @@ struct Generate: ParsableCommand {
         }
         print("")
         if !quiet { printErr(statistics(result, load: loaded.loadSeconds)) }
+        if verbose {
+            let c = loaded.model.config
+            let perLayer = cache.bytesPerToken / c.layerCount
+            printErr(String(format: "weights: %.1f MB of matrices read per token (%@)", Double(loaded.model.matrixBytes) / 1e6,
+                            loaded.model.precision.rawValue))
+            printErr("KV cache: contiguous f32, \(cache.bytesPerToken) bytes per token (\(perLayer) per layer x \(c.layerCount) layers), "
+                     + String(format: "%.1f MB allocated for %d tokens (limit %d); 1 GiB holds %d tokens", Double(cache.allocatedBytes) / 1e6,
+                              cache.length, cache.maxTokens, (1 << 30) / cache.bytesPerToken))
+        }
     }
 }
 

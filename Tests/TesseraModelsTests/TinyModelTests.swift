@@ -92,6 +92,18 @@ final class TinyModelTests: XCTestCase {
         XCTAssertNil(gpt2.config.rope)
     }
 
+    func testKVCacheMemoryAccounting() throws {
+        let (model, golden) = try load("tiny-llama")
+        let c = model.config
+        let cache = model.makeCache(maxTokens: 100)
+        XCTAssertEqual(cache.bytesPerToken, 2 * c.layerCount * c.kvHeadCount * c.headDim * 4)
+        _ = try model.forward(golden.inputs[0], cache: cache)
+        XCTAssertGreaterThanOrEqual(cache.allocatedBytes, golden.inputs[0].count * cache.bytesPerToken)
+        XCTAssertEqual(ContiguousKVCache.tokens(fitting: 10 * cache.bytesPerToken, layers: c.layerCount, kvHeads: c.kvHeadCount,
+                                                headDim: c.headDim), 10)
+        XCTAssertGreaterThan(model.matrixBytes, 0)
+    }
+
     func testBadInputsAreTypedErrors() throws {
         let (model, _) = try load("tiny-llama")
         XCTAssertThrowsError(try model.forward([999], cache: model.makeCache())) { error in
