@@ -1,6 +1,7 @@
 // `tessera bench model`: prompt processing (pp) and token generation (tg) speed in llama-bench's form
 // — pp512: one forward pass over 512 prompt tokens; tg128: 128 tokens decoded one at a time from an
-// empty context — as mean ± standard deviation of tokens/s over repeats. With --llama-bench PATH, the
+// empty context, or after -d tokens already cached (decode at long context) — as mean ± standard
+// deviation of tokens/s over repeats. With --llama-bench PATH, the
 // peer's llama-bench runs on the same file with the same threads in the same run, one repeat of each
 // in turn (so both see the same machine noise), and the table shows the median of per-round ratios.
 import ArgumentParser
@@ -20,27 +21,45 @@ struct BenchModel: ParsableCommand {
     @Option(name: .customShort("p"), help: "Prompt tokens (pp test); 0 skips.") var prompt = 512
     @Option(name: .customShort("n"), help: "Generated tokens (tg test); 0 skips.") var generate = 128
     @Option(name: .customShort("r"), help: "Repeats.") var repeats = 5
+    @Option(name: .customShort("d"), help: "Tokens already in the cache before each test (llama-bench's -d): decode at long context.")
+    var depth = 0
     @Option(help: "Path of llama.cpp's llama-bench, run side by side on the same model.") var llamaBench: String?
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func run() throws {
         try compute.apply()
-        guard repeats >= 1, prompt >= 0, generate >= 0 else { throw ValidationError("repeats must be >= 1, -p and -n >= 0") }
+        guard repeats >= 1, prompt >= 0, generate >= 0, depth >= 0 else {
+            throw ValidationError("repeats must be >= 1, -p, -n and -d >= 0")
+        }
         let loaded = try modelOptions.load()
         let model = loaded.model
         let threads = ThreadPool.shared.threadCount
         var rng = SeededGenerator(seed: 42)
         let vocab = Int32(min(model.config.vocabularySize, loaded.tokenizer.vocabularySize))
-        let tokens = (0..<max(prompt, generate, 1)).map { _ in Int32(rng.next() % UInt64(vocab)) }
+        let tokens = (0..<max(prompt, generate, depth, 1)).map { _ in Int32(rng.next() % UInt64(vocab)) }
+        guard depth + max(prompt, generate) < model.config.contextLength else {
+            throw ValidationError("-d \(depth) plus the test's tokens exceed the model's context (\(model.config.contextLength))")
+        }
+        /// A cache holding `depth` tokens (filled untimed, in chunks of 512), with room for `extra` more.
+        func filledCache(_ extra: Int) throws -> ContiguousKVCache {
+            let cache = model.makeCache(maxTokens: depth + extra + 1)
+            var at = 0
+            while at < depth {
+                let n = min(512, depth - at)
+                _ = try model.forward(Array(tokens[at..<(at + n)]), cache: cache)
+                at += n
+            }
+            return cache
+        }
 
         func runPrompt() throws -> Double {
-            let cache = model.makeCache(maxTokens: prompt + 1)
+            let cache = try filledCache(prompt)
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try model.forward(Array(tokens.prefix(prompt)), cache: cache)
             return Double(prompt) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         func runGenerate() throws -> Double {
-            let cache = model.makeCache(maxTokens: generate + 1)
+            let cache = try filledCache(generate)
             let t0 = DispatchTime.now().uptimeNanoseconds
             for t in 0..<generate { _ = try model.forward([tokens[t]], cache: cache) }
             return Double(generate) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
@@ -50,7 +69,8 @@ struct BenchModel: ParsableCommand {
         if generate > 0 { _ = try runGenerate() }
 
         var ours: [String: [Double]] = [:], peer: [String: [Double]] = [:]
-        let tests = [("pp\(prompt)", prompt, 0), ("tg\(generate)", 0, generate)].filter { $0.1 + $0.2 > 0 }
+        let suffix = depth > 0 ? " @ d\(depth)" : ""
+        let tests = [("pp\(prompt)" + suffix, prompt, 0), ("tg\(generate)" + suffix, 0, generate)].filter { $0.1 + $0.2 > 0 }
         for round in 0..<repeats {
             for (name, p, n) in tests {
                 ours[name, default: []].append(p > 0 ? try runPrompt() : try runGenerate())
@@ -65,7 +85,7 @@ struct BenchModel: ParsableCommand {
         var report = BenchReport(benchmark: "model", environment: [
             "model": loaded.path, "architecture": model.config.architecture, "precision": model.precision.rawValue,
             "threads": "\(threads)", "kernels": "\(Kernels.activeID)", "cpu": CPUFeatures.current.brand,
-            "repeats": "\(repeats)"])
+            "repeats": "\(repeats)", "depth": "\(depth)"])
         for (name, _, _) in tests {
             let mine = ours[name]!
             var row = BenchRow(name: name, value: mean(mine), unit: "tokens/s", note: "± \(format(stddev(mine)))")
@@ -84,7 +104,8 @@ struct BenchModel: ParsableCommand {
     func runLlamaBench(_ path: String, model: String, prompt: Int, generate: Int, threads: Int) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-m", model, "-t", "\(threads)", "-p", "\(prompt)", "-n", "\(generate)", "-r", "1", "-o", "json"]
+        process.arguments = ["-m", model, "-t", "\(threads)", "-p", "\(prompt)", "-n", "\(generate)", "-d", "\(depth)", "-r", "1",
+                             "-o", "json"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
