@@ -198,22 +198,9 @@ struct BenchKernels: ParsableCommand {
         print(2.0 * \(m) * \(n) * \(k) / ts[len(ts) // 2] / 1e9)
         print("; ".join(info))
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OPENBLAS_CORETYPE"] = nil
-        environment["OPENBLAS_L2_SIZE"] = nil
-        for key in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] { environment[key] = "\(threads)" }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        var changes: [String: String?] = ["OPENBLAS_CORETYPE": nil, "OPENBLAS_L2_SIZE": nil]
+        for key in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] { changes[key] = "\(threads)" }
+        guard let lines = runPythonPeer(script: script, environment: changes) else { return nil }
         guard let first = lines.first, let gflops = Double(first) else { return nil }
         return (gflops, lines.dropFirst().first ?? "")
     }

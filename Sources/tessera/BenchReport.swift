@@ -77,3 +77,24 @@ struct BenchReport: Encodable {
 func progress(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+/// Runs a Python peer (`python -c script arguments...`) with environment changes (nil removes a
+/// variable) and returns its stdout lines, or nil when it cannot start or fails (the peer column then
+/// reads n/a). stderr is discarded.
+func runPythonPeer(_ python: String = "python3", script: String, arguments: [String] = [],
+                   environment changes: [String: String?]) -> [String]? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [python, "-c", script] + arguments
+    var environment = ProcessInfo.processInfo.environment
+    for (key, value) in changes { environment[key] = value }
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+}

@@ -157,21 +157,8 @@ struct BenchTokenizer: ParsableCommand {
         print(len(text.encode("utf-8")) / ts[len(ts) // 2] / 1e6)
         print(len(ids)); print(checksum); print(note)
         """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script, model, text, "\(repeats)"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["TOKENIZERS_PARALLELISM"] = "false"
-        environment["RAYON_NUM_THREADS"] = "1"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard let lines = runPythonPeer(python, script: script, arguments: [model, text, "\(repeats)"],
+                                        environment: ["TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"]) else { return nil }
         guard lines.count >= 4, let mbps = Double(lines[0]), let count = Int(lines[1]), let checksum = UInt64(lines[2]) else { return nil }
         return (mbps, count, checksum, "(\(lines[3]))")
     }
