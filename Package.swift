@@ -48,8 +48,8 @@ let package = Package(
         .target(name: "TesseraFormats", dependencies: ["TesseraCore"], swiftSettings: kernelOptimisation),
         // Tokenizers: byte-level BPE so far; built from GGUF metadata.
         .target(name: "TesseraTokenizers", dependencies: ["TesseraFormats"]),
-        // The KV cache kinds (contiguous so far), behind one protocol.
-        .target(name: "TesseraKVCache", dependencies: ["TesseraCore"]),
+        // The KV cache kinds (full, sliding-window ring, attention sinks; f32 or int8) behind one protocol.
+        .target(name: "TesseraKVCache", dependencies: ["TesseraCore", "TesseraKernels"], swiftSettings: kernelOptimisation),
         // Model families (Llama, Gemma 3, GPT-2): configs, weight loading, the forward pass.
         .target(name: "TesseraModels", dependencies: ["TesseraKernels", "TesseraFormats", "TesseraKVCache"],
                 swiftSettings: kernelOptimisation),

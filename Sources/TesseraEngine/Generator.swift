@@ -116,11 +116,14 @@ public final class Generator {
 
     /// Generates after `prompt` (ids), in a fresh cache or continuing `cache` (whose contents precede the prompt).
     /// `onText` receives each new piece of text as it becomes final.
-    public func generate(prompt: [Int32], options: GenerationOptions, cache: (any KVCache)? = nil,
+    public func generate(prompt: [Int32], options: GenerationOptions, cache givenCache: (any KVCache)? = nil,
                          onText: (String) -> Void = { _ in }) throws(GenerationError) -> GenerationResult {
         guard !prompt.isEmpty else { throw .emptyPrompt }
         do { try options.sampling.validate(vocabularySize: model.config.vocabularySize) } catch { throw .sampling(error) }
-        let cache = cache ?? model.makeCache()
+        let cache: any KVCache
+        if let givenCache { cache = givenCache } else {
+            do throws(ModelError) { cache = try model.makeCache() } catch { throw .model(error) }
+        }
         var prompt = prompt
         let room = cache.maxTokens - cache.length - 1  // leave room for one generated token
         if prompt.count > room {

@@ -1,116 +1,147 @@
-// The KV cache: keys and values of every token a sequence has seen, per layer, so a decode step
-// computes attention for its one new token without recomputing the prompt.
+// The KV cache: keys and values of the tokens a sequence has seen, per layer, so a decode step computes
+// attention for its one new token without recomputing the prompt.
 //
-// `ContiguousKVCache` is the plain kind: per layer one (capacity, kvHeads, headDim) block for K and one
-// for V, token-major — exactly the layout the attention kernels read (AttentionShape.kvLayout
-// .tokenMajor), so a layer's cache is passed to attention as it is, without copies. Capacity grows by
-// doubling up to `maxTokens` (a long context does not cost its full size up front). Sliding-window,
-// sink, quantised and paged caches conform to the same protocol in later issues.
+// One protocol, several kinds, chosen per layer (KVLayerPolicy):
+//   full     every token, token-major (tokens, kvHeads, headDim), growing by doubling up to maxTokens;
+//   window   a ring buffer of the most recent tokens (Mistral; Gemma 3's local layers; streaming): a
+//            query at position p sees [p - window + 1, p], and older tokens are overwritten;
+//   sinks    StreamingLLM: the first `sinks` tokens kept for good plus a recent window, so generation
+//            can stream past the context without the perplexity blow-up of a plain window.
+// and each holds f32 or int8 rows (one scale per token and head: a quarter of the memory and bandwidth).
+//
+// A layer's cache reaches attention as a few *segments*, each a run of consecutive positions stored
+// contiguously: a full layer is one segment; a ring is up to two (the wrap splits it), and a sink
+// layer adds the sink tokens as a segment of their own. Attention over a union of runs is the
+// log-sum-exp merge of attention over each run, exactly as flash attention merges its key blocks, so
+// no copy ever makes the ring contiguous (TesseraModels' SegmentAttention does this).
+//
+// Positions. Keys are stored after RoPE at their absolute positions. RoPE makes a score depend only on
+// the distance between query and key, and in a window the distances measured in the text and in the
+// cache are the same; only the sink tokens are nearer in the cache than in the text. StreamingLLM uses
+// cache positions, so a query at position p attends the sink segment as if it stood at cache position
+// min(p, sinks + window - 1) — the model rotates one extra copy of the queries for it — which equals
+// re-rotating every cached key by its cache position, without touching the cache.
 import TesseraCore
+import TesseraKernels
 
 public enum KVCacheError: Error, CustomStringConvertible, Equatable {
     /// Appending `requested` tokens to `length` would pass the cache's limit.
     case full(length: Int, requested: Int, limit: Int)
+    /// One forward pass may append at most `limit` tokens to a cache with ring buffers.
+    case chunkTooLarge(requested: Int, limit: Int)
+    /// A ring buffer no longer holds the tokens that position `length` would attend to.
+    case cannotRewind(to: Int, oldestHeld: Int)
+    case invalidPolicy(String)
 
     public var description: String {
         switch self {
         case .full(let length, let requested, let limit):
             "the KV cache holds \(length) tokens and cannot take \(requested) more (limit \(limit))"
+        case .chunkTooLarge(let requested, let limit):
+            "\(requested) tokens in one forward pass; this cache's ring buffers take at most \(limit) at a time"
+        case .cannotRewind(let length, let oldest):
+            "cannot rewind the KV cache to \(length) tokens: its window now starts at position \(oldest)"
+        case .invalidPolicy(let detail): "invalid KV cache policy: \(detail)"
         }
     }
 }
 
-/// What a model's attention needs from a cache.
+/// What one layer keeps.
+public enum KVLayerPolicy: Sendable, Equatable, CustomStringConvertible {
+    /// Every token.
+    case full
+    /// The `window` most recent tokens (the query's own included): a ring buffer.
+    case window(Int)
+    /// The first `sinks` tokens plus the `window` most recent ones (StreamingLLM).
+    case sinks(Int, window: Int)
+
+    /// The sliding window a query attends within, nil for full.
+    public var window: Int? {
+        switch self {
+        case .full: nil
+        case .window(let w), .sinks(_, let w): w
+        }
+    }
+    public var sinks: Int {
+        if case .sinks(let k, _) = self { return k }
+        return 0
+    }
+
+    public var description: String {
+        switch self {
+        case .full: "full"
+        case .window(let w): "window \(w)"
+        case .sinks(let k, let w): "\(k) sinks + window \(w)"
+        }
+    }
+}
+
+/// How cached keys and values are held.
+public enum KVElementType: String, Sendable, CaseIterable {
+    case float32 = "f32"
+    /// int8 with one f32 scale per (token, head): d = max|x| / 127.
+    case int8
+}
+
+/// A run of consecutive positions of one layer's cache, stored contiguously (token-major).
+public struct KVSegment: @unchecked Sendable {
+    public var data: AttentionKV
+    /// Tokens in the run.
+    public var count: Int
+    /// The position (in the sequence) of its first token.
+    public var firstPosition: Int
+    /// For the sink tokens: a query at position p attends them from cache position min(p, cap).
+    public var sinkQueryPositionCap: Int?
+}
+
+/// What a model's attention needs from a cache. A forward pass of T tokens calls `reserve(T)`, then per
+/// layer `append` (the new keys and values) and `segments` (everything those T queries may attend to,
+/// the new tokens included), and finally `commit(T)`.
 public protocol KVCache: AnyObject {
-    /// Tokens stored (the position of the next token).
+    /// Tokens seen so far (the position of the next token); with a window or sinks, more than are held.
     var length: Int { get }
-    /// The most tokens this cache can hold.
+    /// The most tokens the sequence may reach (Int.max when no layer keeps every token).
     var maxTokens: Int { get }
-    /// Bytes one token costs across all layers (keys and values).
+    /// The most tokens one forward pass may append (ring buffers hold window + maxChunk - 1 tokens);
+    /// the model splits longer inputs into chunks of this size.
+    var maxChunk: Int { get }
+    /// Bytes one held token costs, summed over the layers (keys, values and any scales).
     var bytesPerToken: Int { get }
-    /// Bytes the cache holds now (its allocated capacity, not just the tokens stored).
+    /// Bytes the cache holds now (allocated capacity, not just the tokens stored).
     var allocatedBytes: Int { get }
-    /// Makes room for `count` more tokens in every layer; call once per forward pass before `append`.
+    /// The layer's kind: the model masks attention with its window and rotates queries for its sinks.
+    func policy(layer: Int) -> KVLayerPolicy
+    /// Makes room for `count` more tokens in every layer; once per forward pass, before `append`.
     func reserve(_ count: Int) throws(KVCacheError)
-    /// Copies `count` tokens' keys and values, each (count, kvHeads, headDim), into layer `layer` after
-    /// the stored ones. Every layer is appended once per forward pass, then `commit(count)` advances `length`.
+    /// Stores `count` new tokens' keys and values, each (count, kvHeads, headDim), in layer `layer`.
     func append(layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)
-    /// The layer's keys and values for positions 0..<length+pending, (tokens, kvHeads, headDim) each.
-    func view(layer: Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
+    /// The runs of the layer's cache visible to the pending tokens (those appended since `reserve`).
+    func segments(layer: Int) -> [KVSegment]
+    /// Advances `length` past the appended tokens.
     func commit(_ count: Int)
-    /// Forgets everything after the first `length` tokens (a new prompt that shares a prefix, a rejected draft).
-    func truncate(to length: Int)
+    /// Forgets everything after the first `length` tokens (a rejected draft, a prompt sharing a prefix).
+    func truncate(to length: Int) throws(KVCacheError)
 }
 
-public final class ContiguousKVCache: KVCache {
-    public let layers: Int, kvHeads: Int, headDim: Int
-    public let maxTokens: Int
-    public private(set) var length = 0
-    public private(set) var capacity = 0
-    private var keys: [UnsafeMutablePointer<Float>] = []    // per layer (capacity, kvHeads, headDim)
-    private var values: [UnsafeMutablePointer<Float>] = []
+/// How a model's cache is built (TesseraModels' DecoderModel.makeCache reads it).
+public struct KVCacheOptions: Sendable, Equatable {
+    /// The kind for the model's layers (layers with their own smaller window keep that).
+    public var policy: KVLayerPolicy
+    public var elementType: KVElementType
+    /// The most tokens full layers hold; nil for the model's context.
+    public var maxTokens: Int?
+    /// The most tokens one forward pass appends when the cache has rings (the rest runs in chunks).
+    public var maxChunk: Int
+    /// Keep every token and apply the policies as attention masks only: full attention with the
+    /// matching mask, the reference that tests hold the rings and sinks to.
+    public var maskOnly: Bool
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, maxTokens: Int, initialCapacity: Int = 256) {
-        self.layers = layers
-        self.kvHeads = kvHeads
-        self.headDim = headDim
+    public init(policy: KVLayerPolicy = .full, elementType: KVElementType = .float32, maxTokens: Int? = nil,
+                maxChunk: Int = 512, maskOnly: Bool = false) {
+        self.policy = policy
+        self.elementType = elementType
         self.maxTokens = maxTokens
-        grow(to: min(maxTokens, initialCapacity))
+        self.maxChunk = maxChunk
+        self.maskOnly = maskOnly
     }
-
-    deinit {
-        for p in keys { p.deallocate() }
-        for p in values { p.deallocate() }
-    }
-
-    private var rowSize: Int { kvHeads * headDim }
-
-    public var bytesPerToken: Int { 2 * layers * rowSize * MemoryLayout<Float>.size }
-    public var allocatedBytes: Int { capacity * bytesPerToken }
-
-    /// How many tokens a budget of `bytes` holds in this layout.
-    public static func tokens(fitting bytes: Int, layers: Int, kvHeads: Int, headDim: Int) -> Int {
-        bytes / (2 * layers * kvHeads * headDim * MemoryLayout<Float>.size)
-    }
-
-    private func grow(to newCapacity: Int) {
-        let row = rowSize
-        for l in 0..<layers {
-            let k = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * row)
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * row)
-            if capacity > 0 {
-                k.update(from: keys[l], count: length * row)
-                v.update(from: values[l], count: length * row)
-                keys[l].deallocate()
-                values[l].deallocate()
-                keys[l] = k
-                values[l] = v
-            } else {
-                keys.append(k)
-                values.append(v)
-            }
-        }
-        capacity = newCapacity
-    }
-
-    public func reserve(_ count: Int) throws(KVCacheError) {
-        let needed = length + count
-        guard needed <= maxTokens else { throw .full(length: length, requested: count, limit: maxTokens) }
-        if needed > capacity { grow(to: min(maxTokens, max(needed, capacity * 2))) }
-    }
-
-    public func append(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {
-        precondition(length + count <= capacity, "reserve() before append()")
-        let row = rowSize
-        (keys[layer] + length * row).update(from: k, count: count * row)
-        (values[layer] + length * row).update(from: v, count: count * row)
-    }
-
-    public func view(layer: Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
-        (UnsafePointer(keys[layer]), UnsafePointer(values[layer]))
-    }
-
-    public func commit(_ count: Int) { length += count }
-
-    public func truncate(to newLength: Int) { length = min(length, max(0, newLength)) }
 }

@@ -21,20 +21,26 @@ public struct AttentionMask: Sendable, Equatable {
     public var sinks: Int
     /// Padding: for batch element b only keys 0..<keyLengths[b] exist.
     public var keyLengths: [Int]?
+    /// The position of query 0 counted in keys (query i sits at queryOffset + i); nil aligns the queries
+    /// bottom-right (keys - queries). A cache that hands attention its keys in several runs (a ring
+    /// buffer's two halves, sink tokens apart from the window) sets it per run: the query's position
+    /// minus the run's first position, negative when the run starts after the query.
+    public var queryOffset: Int?
 
-    public init(causal: Bool = true, window: Int? = nil, sinks: Int = 0, keyLengths: [Int]? = nil) {
+    public init(causal: Bool = true, window: Int? = nil, sinks: Int = 0, keyLengths: [Int]? = nil, queryOffset: Int? = nil) {
         self.causal = causal
         self.window = window
         self.sinks = sinks
         self.keyLengths = keyLengths
+        self.queryOffset = queryOffset
     }
 
     /// The keys query `query` of batch element `batch` sees: [0, sinkEnd) ∪ [low, high).
     @inline(__always)
     public func visibleKeys(batch: Int, query: Int, queries: Int, keys: Int) -> (sinkEnd: Int, low: Int, high: Int) {
         let length = keyLengths.map { min($0[batch], keys) } ?? keys
-        let position = keys - queries + query
-        let high = causal ? min(length, position + 1) : length
+        let position = (queryOffset ?? keys - queries) + query
+        let high = causal ? max(0, min(length, position + 1)) : length
         let low = window.map { max(0, position - $0 + 1) } ?? 0
         return (min(sinks, high), min(low, high), high)
     }
@@ -96,7 +102,7 @@ public struct AttentionShape: Sendable, Equatable {
             throw .shapeMismatch(operation: "attention", expected: "queryHeads divisible by kvHeads",
                                  found: "\(queryHeads) query heads, \(kvHeads) kv heads")
         }
-        guard queries <= keys || !mask.causal else {
+        guard queries <= keys || !mask.causal || mask.queryOffset != nil else {
             throw .shapeMismatch(operation: "attention", expected: "queries <= keys for a causal mask",
                                  found: "\(queries) queries, \(keys) keys")
         }

@@ -65,7 +65,7 @@ public enum KernelConformance {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
          gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
-         quantizedDot(kernels)]
+         quantizedDot(kernels), int8KV(kernels)]
     }
 
     // MARK: - Matrix products
@@ -406,6 +406,41 @@ public enum KernelConformance {
                 kernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &found, accumulate: accumulate)
                 ReferenceKernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &expected, accumulate: accumulate)
                 tally.compare(found, expected, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5, "\(n)x\(k) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    /// The int8 KV cache's kernels: row quantisation (equal codes, or one step apart at a rounding tie
+    /// reached through the reciprocal), and the scaled int8 GEMV and transposed GEMV of decode.
+    public static func int8KV(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "int8 kv", kernelSet: kernels.name)
+        for (n, k) in [(1, 1), (2, 7), (3, 64), (17, 33), (256, 128), (1001, 80), (5, 256)] {
+            let ldw = k + n % 3, scaleStride = 1 + n % 2
+            let source = randomFloats(n * ldw, seed: 81, scale: 2)
+            var q1 = [Int8](repeating: 0, count: n * k), q2 = q1
+            var d1 = [Float](repeating: 0, count: n), d2 = d1
+            kernels.quantizeRowsInt8(source, rows: n, cols: k, ldx: ldw, q: &q1, scales: &d1)
+            ReferenceKernels.quantizeRowsInt8(source, rows: n, cols: k, ldx: ldw, q: &q2, scales: &d2)
+            tally.compare(q1.map(Float.init), q2.map(Float.init), atol: 1, rtol: 0, "quantize \(n)x\(k)")
+            tally.compare(d1, d2, atol: 0, rtol: 1e-7, "scales \(n)x\(k)")
+            // Strided rows and scales, as a token-major cache holds them.
+            var w = [Int8](repeating: 0, count: n * ldw)
+            for i in 0..<n { for j in 0..<k { w[i * ldw + j] = q2[i * k + j] } }
+            var scales = [Float](repeating: 0, count: n * scaleStride)
+            for i in 0..<n { scales[i * scaleStride] = d2[i] }
+            let x = randomFloats(k, seed: 82), p = randomFloats(n, seed: 83)
+            var found = [Float](repeating: 0, count: n), expected = found
+            kernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: &found)
+            ReferenceKernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: &expected)
+            tally.compare(found, expected, atol: 2e-5 * Float(k).squareRoot(), rtol: 1e-5, "gemv \(n)x\(k)")
+            for accumulate in [false, true] {
+                var found = randomFloats(k, seed: 84), expected = found
+                kernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: p,
+                                           y: &found, accumulate: accumulate)
+                ReferenceKernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: p,
+                                                    y: &expected, accumulate: accumulate)
+                tally.compare(found, expected, atol: 2e-5 * Float(n).squareRoot(), rtol: 1e-5, "gemvT \(n)x\(k) acc=\(accumulate)")
             }
         }
         return tally.result

@@ -131,6 +131,12 @@ public enum FlashAttention {
     /// Split-key decode: tasks are (batch, kv head, key chunk); each query head of the group and each
     /// query row gets a partial (max, sum, output) per chunk, merged at the end.
     public static func decode(_ s: AttentionShape, _ buffers: AttentionBuffers) {
+        decode(s, q: buffers.q, kv: .float32(keys: buffers.k, values: buffers.v), output: buffers.output, logSumExp: buffers.logSumExp)
+    }
+
+    /// The decode path over f32 or int8 keys and values (int8: token-major, one scale per token and head).
+    static func decode(_ s: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV, output: UnsafeMutablePointer<Float>,
+                       logSumExp: UnsafeMutablePointer<Float>?) {
         let kernels = Kernels.active
         let d = s.headDim, chunk = decodeChunk
         let chunks = (s.keys + chunk - 1) / chunk
@@ -148,7 +154,7 @@ public enum FlashAttention {
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
             let scores = threadScratch(s.group * chunk + s.group)
             let correction = scores + s.group * chunk
-            let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
+            let offset = s.kvOffset(batch: b, token: j0, head: kvh), scaleOffset = (b * s.keys + j0) * s.kvHeads + kvh
             for i in 0..<s.queries {
                 // The group's query heads take turns on the same chunk, so K and V come from memory for
                 // the first and from L2 for the others.
@@ -160,16 +166,29 @@ public enum FlashAttention {
                     continue
                 }
                 for g in 0..<s.group {
-                    kernels.gemv(n: cols, k: d, w: kBase, ldw: s.keyStride, x: s.q(buffers.q, batch: b, token: i, head: kvh * s.group + g),
-                                 y: scores + g * chunk, accumulate: false)
+                    let query = q + ((b * s.queries + i) * s.queryHeads + kvh * s.group + g) * d
+                    switch kv {
+                    case .float32(let keys, _):
+                        kernels.gemv(n: cols, k: d, w: keys + offset, ldw: s.keyStride, x: query, y: scores + g * chunk, accumulate: false)
+                    case .int8(let keys, let keyScales, _, _):
+                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride, scales: keyScales + scaleOffset,
+                                         scaleStride: s.kvHeads, x: query, y: scores + g * chunk)
+                    }
                 }
                 kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
                 for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
                 kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
                                       rowSum: partialSum + slot, correction: correction)
                 for g in 0..<s.group {
-                    kernels.gemvTransposed(n: cols, k: d, w: vBase, ldw: s.keyStride, x: scores + g * chunk,
-                                           y: partialOut + (slot + g) * d, accumulate: false)
+                    switch kv {
+                    case .float32(_, let values):
+                        kernels.gemvTransposed(n: cols, k: d, w: values + offset, ldw: s.keyStride, x: scores + g * chunk,
+                                               y: partialOut + (slot + g) * d, accumulate: false)
+                    case .int8(_, _, let values, let valueScales):
+                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride, scales: valueScales + scaleOffset,
+                                                   scaleStride: s.kvHeads, x: scores + g * chunk, y: partialOut + (slot + g) * d,
+                                                   accumulate: false)
+                    }
                 }
             }
         }
@@ -181,7 +200,7 @@ public enum FlashAttention {
                     let first = ((b * s.kvHeads + kvh) * chunks) * rowsPerKV + i * s.group + g
                     var maximum = -Float.infinity
                     for c in 0..<chunks { maximum = max(maximum, partialMax[first + c * rowsPerKV]) }
-                    let out = buffers.output + ((b * s.queries + i) * s.queryHeads + h) * d
+                    let out = output + ((b * s.queries + i) * s.queryHeads + h) * d
                     out.update(repeating: 0, count: d)
                     var total: Float = 0
                     if maximum > -.infinity {
@@ -195,7 +214,7 @@ public enum FlashAttention {
                         let inverse = 1 / total
                         for e in 0..<d { out[e] *= inverse }
                     }
-                    buffers.logSumExp?[(b * s.queryHeads + h) * s.queries + i] = total > 0 ? maximum + log(total) : -.infinity
+                    logSumExp?[(b * s.queryHeads + h) * s.queries + i] = total > 0 ? maximum + log(total) : -.infinity
                 }
             }
         }

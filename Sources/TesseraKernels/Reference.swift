@@ -51,6 +51,36 @@ public enum ReferenceKernels {
         }
     }
 
+    /// Per row: d = max|x| / 127, q = round(x · 127 / max|x|) (ties to even).
+    public static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int,
+                                        q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            var m: Float = 0
+            for j in 0..<cols { m = max(m, abs(x[r * ldx + j])) }
+            let inverse: Float = m > 0 ? 127 / m : 0
+            for j in 0..<cols { q[r * cols + j] = Int8((x[r * ldx + j] * inverse).rounded(.toNearestOrEven)) }
+            scales[r] = m / 127
+        }
+    }
+
+    public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
+                                x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        for i in 0..<n {
+            var sum = 0.0
+            for p in 0..<k { sum += Double(x[p]) * Double(w[i * ldw + p]) }
+            y[i] = Float(sum * Double(scales[i * scaleStride]))
+        }
+    }
+
+    public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
+                                          scaleStride: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        for p in 0..<k {
+            var sum = 0.0
+            for i in 0..<n { sum += Double(x[i]) * Double(scales[i * scaleStride]) * Double(w[i * ldw + p]) }
+            y[p] = accumulate ? y[p] + Float(sum) : Float(sum)
+        }
+    }
+
     /// Per 32 values: dx = max|x| / 127, q = round(x / dx) (ties to even), sx = dx · Σq.
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {

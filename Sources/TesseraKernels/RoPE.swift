@@ -85,3 +85,18 @@ public final class RoPETable: @unchecked Sendable {
         capacity = newCapacity
     }
 }
+
+extension RoPETable {
+    /// RoPE in place on `tokens` rows of (heads, headDim), token t rotated to positions[t] (< capacity).
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, tokens: Int, positions: [Int32]) {
+        positions.withUnsafeBufferPointer { pos in
+            cos.withUnsafeBufferPointer { cosT in
+                sin.withUnsafeBufferPointer { sinT in
+                    Kernels.active.rope(RoPEArguments(x: x, tokens: tokens, heads: heads, headDim: headDim,
+                                                      rotaryDims: config.rotaryDims, positions: pos.baseAddress!,
+                                                      cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: config.layout))
+                }
+            }
+        }
+    }
+}

@@ -102,3 +102,96 @@ extension ISAKernels {
         }
     }
 }
+
+// MARK: - Int8 KV rows
+
+/// One vector of int8 values widened to floats (vpmovsxbd + vcvtdq2ps).
+@inline(__always) func loadInt8(_ p: UnsafePointer<Int8>) -> VF {
+    #if TESSERA_AVX512
+    let raw = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int8>.self)
+    #else
+    let raw = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self)
+    #endif
+    var r = VF()
+    for i in 0..<VF.scalarCount { r[i] = Float(raw[i]) }
+    return r
+}
+
+extension ISAKernels {
+    public static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int,
+                                        q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let src = x + r * ldx, dst = q + r * cols
+            var amax = VF(), j = 0
+            while j + vectorWidth <= cols { let v = load(src + j); amax = vmax(amax, vmax(v, -v)); j += vectorWidth }
+            var m = horizontalMax(amax)
+            while j < cols { m = Swift.max(m, abs(src[j])); j += 1 }
+            let inverse: Float = m > 0 ? 127 / m : 0
+            for i in 0..<cols { dst[i] = Int8((src[i] * inverse).rounded(.toNearestOrEven)) }
+            scales[r] = m / 127
+        }
+    }
+
+    public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
+                                x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        // Two rows at a time, two accumulators each: the row's int8 values widen to floats on the fly.
+        var i = 0
+        while i + 2 <= n {
+            let r0 = w + i * ldw, r1 = r0 + ldw
+            var a0 = VF(), a1 = VF(), b0 = VF(), b1 = VF(), d = 0
+            while d + 2 * vectorWidth <= k {
+                let x0 = load(x + d), x1 = load(x + d + vectorWidth)
+                a0.addProduct(x0, loadInt8(r0 + d)); a1.addProduct(x1, loadInt8(r0 + d + vectorWidth))
+                b0.addProduct(x0, loadInt8(r1 + d)); b1.addProduct(x1, loadInt8(r1 + d + vectorWidth))
+                d += 2 * vectorWidth
+            }
+            while d + vectorWidth <= k { let xv = load(x + d); a0.addProduct(xv, loadInt8(r0 + d)); b0.addProduct(xv, loadInt8(r1 + d)); d += vectorWidth }
+            var s0 = horizontalSum(a0 + a1), s1 = horizontalSum(b0 + b1)
+            while d < k { s0 += x[d] * Float(r0[d]); s1 += x[d] * Float(r1[d]); d += 1 }
+            y[i] = s0 * scales[i * scaleStride]
+            y[i + 1] = s1 * scales[(i + 1) * scaleStride]
+            i += 2
+        }
+        if i < n {
+            let r0 = w + i * ldw
+            var a0 = VF(), d = 0
+            while d + vectorWidth <= k { a0.addProduct(load(x + d), loadInt8(r0 + d)); d += vectorWidth }
+            var s0 = horizontalSum(a0)
+            while d < k { s0 += x[d] * Float(r0[d]); d += 1 }
+            y[i] = s0 * scales[i * scaleStride]
+        }
+    }
+
+    public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
+                                          scaleStride: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        // As gemvTransposed: slices of 4 vectors of y stay in registers while the rows stream past, each
+        // row's weight being x[i] times its scale.
+        let slice = 4 * vectorWidth
+        var p = 0
+        while p + slice <= k {
+            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
+            if accumulate {
+                a0 = load(y + p); a1 = load(y + p + vectorWidth); a2 = load(y + p + 2 * vectorWidth); a3 = load(y + p + 3 * vectorWidth)
+            }
+            for i in 0..<n {
+                let r = w + i * ldw + p, xv = VF(repeating: x[i] * scales[i * scaleStride])
+                a0.addProduct(xv, loadInt8(r)); a1.addProduct(xv, loadInt8(r + vectorWidth))
+                a2.addProduct(xv, loadInt8(r + 2 * vectorWidth)); a3.addProduct(xv, loadInt8(r + 3 * vectorWidth))
+            }
+            store(a0, y + p); store(a1, y + p + vectorWidth); store(a2, y + p + 2 * vectorWidth); store(a3, y + p + 3 * vectorWidth)
+            p += slice
+        }
+        while p + vectorWidth <= k {
+            var a = accumulate ? load(y + p) : VF()
+            for i in 0..<n { a.addProduct(VF(repeating: x[i] * scales[i * scaleStride]), loadInt8(w + i * ldw + p)) }
+            store(a, y + p)
+            p += vectorWidth
+        }
+        while p < k {
+            var sum: Float = accumulate ? y[p] : 0
+            for i in 0..<n { sum += x[i] * scales[i * scaleStride] * Float(w[i * ldw + p]) }
+            y[p] = sum
+            p += 1
+        }
+    }
+}

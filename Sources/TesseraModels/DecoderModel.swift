@@ -58,6 +58,8 @@ final class RunState {
     var ffn = FloatBuffer(count: 0)        // (T, 2 · intermediate)
     var act = FloatBuffer(count: 0)        // (T, intermediate)
     var out = FloatBuffer(count: 0)        // (T, hidden)
+    var qRaw = FloatBuffer(count: 0)       // (T, heads, headDim) queries before RoPE (for sink tokens)
+    let attentionWorkspace = CacheAttention.Workspace()
 
     func ensure(_ tokens: Int, _ c: TransformerConfig) {
         guard tokens > capacity else { return }
@@ -68,6 +70,7 @@ final class RunState {
         attention = FloatBuffer(count: n * c.queryWidth)
         ffn = FloatBuffer(count: n * 2 * c.intermediateSize); act = FloatBuffer(count: n * c.intermediateSize)
         out = FloatBuffer(count: n * c.hiddenSize)
+        qRaw = FloatBuffer(count: n * c.queryWidth)
         capacity = n
     }
 }
@@ -103,25 +106,72 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
-    /// A KV cache sized for this model, holding at most `maxTokens` (default: the model's context).
-    public func makeCache(maxTokens: Int? = nil) -> ContiguousKVCache {
-        ContiguousKVCache(layers: config.layerCount, kvHeads: config.kvHeadCount, headDim: config.headDim,
-                          maxTokens: min(maxTokens ?? config.contextLength, config.contextLength))
+    /// A KV cache for this model: `options.policy` for its layers, except that layers the model itself
+    /// limits to a sliding window (Gemma 3's local layers, Mistral) keep only that window in a ring.
+    /// Full layers hold at most `options.maxTokens` (default and limit: the model's context); a cache
+    /// with no full layer streams without limit.
+    public func makeCache(_ options: KVCacheOptions = KVCacheOptions()) throws(ModelError) -> LayeredKVCache {
+        let c = config
+        let policies = (0..<c.layerCount).map { l -> KVLayerPolicy in
+            let modelWindow = c.localLayers[l] ? c.slidingWindow : nil
+            switch options.policy {
+            case .full:
+                return modelWindow.map { .window($0) } ?? .full
+            case .window(let w):
+                return .window(min(w, modelWindow ?? w))
+            case .sinks(let k, let w):
+                if let m = modelWindow, m <= k + w { return .window(m) }
+                return .sinks(k, window: w)
+            }
+        }
+        let limit = policies.contains(.full) || options.maskOnly ? min(options.maxTokens ?? c.contextLength, c.contextLength)
+                                             : (options.maxTokens ?? Int.max)
+        do {
+            return try LayeredKVCache(policies: policies, kvHeads: c.kvHeadCount, headDim: c.headDim, elementType: options.elementType,
+                                      maxTokens: limit, maxChunk: options.maxChunk, maskOnly: options.maskOnly)
+        } catch { throw .kvCache(error) }
+    }
+
+    /// A full f32 cache holding at most `maxTokens` (default: the model's context).
+    public func makeCache(maxTokens: Int?) -> LayeredKVCache {
+        try! makeCache(KVCacheOptions(maxTokens: maxTokens.map { max(1, $0) }))
     }
 
     // MARK: - The forward pass (the hot function)
 
     /// Runs `tokens` after the cache's contents and appends them to the cache. Returns the logits,
-    /// (1, vocab) for `.last` or (tokens.count, vocab) for `.all`, row-major.
+    /// (1, vocab) for `.last` or (tokens.count, vocab) for `.all`, row-major. Inputs longer than the
+    /// cache's `maxChunk` run as consecutive chunks.
     public func forward(_ tokens: [Int32], cache: any KVCache, logits selection: LogitsSelection = .last) throws(ModelError) -> [Float] {
-        let c = config, kern = Kernels.active
-        let T = tokens.count
-        guard T > 0 else { return [] }
+        guard !tokens.isEmpty else { return [] }
         for id in tokens where id < 0 || Int(id) >= weights.embedding.rows {
             throw .invalidToken(id, vocabularySize: weights.embedding.rows)
         }
+        // Check the whole input fits before changing the cache.
+        let end = cache.length + tokens.count
+        if end > cache.maxTokens { throw .promptTooLong(tokens: end, limit: cache.maxTokens) }
+        if let table = weights.positions, end > table.rows { throw .promptTooLong(tokens: end, limit: table.rows) }
+        let chunk = cache.maxChunk
+        if tokens.count <= chunk { return try forwardChunk(tokens[...], cache: cache, logits: selection) }
+        var result: [Float] = []
+        for first in stride(from: 0, to: tokens.count, by: chunk) {
+            let last = first + chunk >= tokens.count
+            let piece = tokens[first..<min(tokens.count, first + chunk)]
+            let logits = try forwardChunk(piece, cache: cache, logits: selection == .all || last ? selection : nil)
+            result += logits
+        }
+        return result
+    }
+
+    /// One forward pass over at most `cache.maxChunk` tokens; no output head when `selection` is nil.
+    private func forwardChunk(_ tokens: ArraySlice<Int32>, cache: any KVCache, logits selection: LogitsSelection?) throws(ModelError) -> [Float] {
+        let c = config, kern = Kernels.active
+        let T = tokens.count
         let start = cache.length
-        do { try cache.reserve(T) } catch { throw .promptTooLong(tokens: start + T, limit: cache.maxTokens) }
+        do { try cache.reserve(T) } catch {
+            if case .full = error { throw .promptTooLong(tokens: start + T, limit: cache.maxTokens) }
+            throw .kvCache(error)
+        }
         state.ensure(T, c)
         let H = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, I = c.intermediateSize
         let x = state.x.pointer, h = state.h.pointer
@@ -129,9 +179,8 @@ public final class DecoderModel: @unchecked Sendable {
         ropeGlobal?.ensureCapacity(start + T)
         ropeLocal?.ensureCapacity(start + T)
 
-        weights.embedding.gather(tokens, into: x)
+        weights.embedding.gather(Array(tokens), into: x)
         if let table = weights.positions {
-            guard start + T <= table.rows else { throw .promptTooLong(tokens: start + T, limit: table.rows) }
             let p = state.out.pointer
             table.gather(positions, into: p)
             kern.add(x, p, x, count: T * H)
@@ -146,25 +195,19 @@ public final class DecoderModel: @unchecked Sendable {
             if let n = layer.queryNorm { norm(q, n, q, rows: T * c.headCount, cols: c.headDim) }
             if let n = layer.keyNorm { norm(k, n, k, rows: T * c.kvHeadCount, cols: c.headDim) }
             let local = c.localLayers[l]
-            if let table = (local ? ropeLocal : nil) ?? ropeGlobal {
-                positions.withUnsafeBufferPointer { pos in
-                    table.cos.withUnsafeBufferPointer { cosT in
-                        table.sin.withUnsafeBufferPointer { sinT in
-                            for (buffer, heads) in [(q, c.headCount), (k, c.kvHeadCount)] {
-                                kern.rope(RoPEArguments(x: buffer, tokens: T, heads: heads, headDim: c.headDim,
-                                                        rotaryDims: table.config.rotaryDims, positions: pos.baseAddress!,
-                                                        cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: table.config.layout))
-                            }
-                        }
-                    }
-                }
+            let policy = cache.policy(layer: l)
+            let table = (local ? ropeLocal : nil) ?? ropeGlobal
+            if policy.sinks > 0 { state.qRaw.pointer.update(from: q, count: T * qW) }
+            if let table {
+                rotate(q, heads: c.headCount, tokens: T, positions: positions, table: table)
+                rotate(k, heads: c.kvHeadCount, tokens: T, positions: positions, table: table)
             }
             cache.append(layer: l, keys: k, values: state.v.pointer, count: T)
-            let (keys, values) = cache.view(layer: l)
-            let shape = AttentionShape(queries: T, keys: start + T, queryHeads: c.headCount, kvHeads: c.kvHeadCount,
-                                       headDim: c.headDim, scale: c.attentionScale, softcap: c.attentionSoftcap,
-                                       mask: AttentionMask(causal: true, window: local ? c.slidingWindow : nil))
-            FlashAttention.forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: state.attention.pointer))
+            let window = [local ? c.slidingWindow : nil, policy.window].compactMap { $0 }.min()
+            CacheAttention.forward(CacheAttention.Query(q: q, unrotated: policy.sinks > 0 ? state.qRaw.pointer : nil, start: start,
+                                                        tokens: T, sinks: policy.sinks, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                                        scale: c.attentionScale, softcap: c.attentionSoftcap, window: window, rope: table),
+                                   segments: cache.segments(layer: l), output: state.attention.pointer, workspace: state.attentionWorkspace)
             let o = state.out.pointer
             layer.attentionOutput(state.attention.pointer, m: T, out: o)
             if let n = layer.postAttentionNorm { norm(o, n, o, rows: T, cols: H) }
@@ -186,6 +229,7 @@ public final class DecoderModel: @unchecked Sendable {
             kern.add(x, o, x, count: T * H)
         }
         cache.commit(T)
+        guard let selection else { return [] }
 
         // Output head, on the rows asked for.
         let first = selection == .last ? T - 1 : 0
@@ -199,6 +243,10 @@ public final class DecoderModel: @unchecked Sendable {
             for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
         }
         return logits
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, tokens: Int, positions: [Int32], table: RoPETable) {
+        table.apply(x, heads: heads, headDim: config.headDim, tokens: tokens, positions: positions)
     }
 
     private func norm(_ x: UnsafePointer<Float>, _ n: NormWeights, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

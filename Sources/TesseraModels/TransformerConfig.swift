@@ -3,6 +3,7 @@
 // reads these switches; each family's file only says how its files spell them.
 import TesseraCore
 import TesseraKernels
+import TesseraKVCache
 
 public enum NormKind: Sendable, Equatable {
     /// x / sqrt(mean(x²) + eps) · w
@@ -92,6 +93,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case promptTooLong(tokens: Int, limit: Int)
     case invalidToken(Int32, vocabularySize: Int)
     case cannotOpen(path: String, reason: String)
+    case kvCache(KVCacheError)
 
     public var description: String {
         switch self {
@@ -105,6 +107,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .promptTooLong(let tokens, let limit): "the prompt has \(tokens) tokens but the context holds \(limit)"
         case .invalidToken(let id, let size): "token id \(id) is outside the vocabulary (\(size) tokens)"
         case .cannotOpen(let path, let reason): "cannot open model '\(path)': \(reason)"
+        case .kvCache(let error): error.description
         }
     }
 }

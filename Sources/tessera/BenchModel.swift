@@ -24,6 +24,7 @@ struct BenchModel: ParsableCommand {
     @Option(name: .customShort("d"), help: "Tokens already in the cache before each test (llama-bench's -d): decode at long context.")
     var depth = 0
     @Option(help: "Path of llama.cpp's llama-bench, run side by side on the same model.") var llamaBench: String?
+    @OptionGroup var kvCache: KVCacheArguments
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func run() throws {
@@ -41,8 +42,8 @@ struct BenchModel: ParsableCommand {
             throw ValidationError("-d \(depth) plus the test's tokens exceed the model's context (\(model.config.contextLength))")
         }
         /// A cache holding `depth` tokens (filled untimed, in chunks of 512), with room for `extra` more.
-        func filledCache(_ extra: Int) throws -> ContiguousKVCache {
-            let cache = model.makeCache(maxTokens: depth + extra + 1)
+        func filledCache(_ extra: Int) throws -> LayeredKVCache {
+            let cache = try kvCache.makeCache(for: model, maxTokens: depth + extra + 1)
             var at = 0
             while at < depth {
                 let n = min(512, depth - at)
@@ -85,7 +86,7 @@ struct BenchModel: ParsableCommand {
         var report = BenchReport(benchmark: "model", environment: [
             "model": loaded.path, "architecture": model.config.architecture, "precision": model.precision.rawValue,
             "threads": "\(threads)", "kernels": "\(Kernels.activeID)", "cpu": CPUFeatures.current.brand,
-            "repeats": "\(repeats)", "depth": "\(depth)"])
+            "repeats": "\(repeats)", "depth": "\(depth)", "kv cache": try kvCache.makeCache(for: model, maxTokens: 1).summary])
         for (name, _, _) in tests {
             let mine = ours[name]!
             var row = BenchRow(name: name, value: mean(mine), unit: "tokens/s", note: "± \(format(stddev(mine)))")

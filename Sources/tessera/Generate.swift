@@ -98,6 +98,7 @@ struct Generate: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
     @Flag(help: "Wrap the prompt in the model's chat template as one user message.") var chat = false
     @Flag(help: "Print no statistics to stderr.") var quiet = false
+    @OptionGroup var kvCache: KVCacheArguments
     @Flag(help: "Also print memory figures: weights, KV cache per token and allocated.") var verbose = false
 
     func run() throws {
@@ -110,7 +111,11 @@ struct Generate: ParsableCommand {
         }
         let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
-        let cache = loaded.model.makeCache(maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
+        let cache = try kvCache.makeCache(for: loaded.model, maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
+        if let window = try kvCache.policy.window, ids.count > window + kvCache.kvSinks, !quiet {
+            printErr("note: the prompt has \(ids.count) tokens; with --kv-cache \(kvCache.kvCache) each token attends to at most "
+                     + "\(window)\(kvCache.kvCache == "sinks" ? " recent tokens plus \(kvCache.kvSinks) sinks" : " tokens")")
+        }
         let result = try generator.generate(prompt: ids, options: sampling.options, cache: cache) { piece in
             FileHandle.standardOutput.write(piece.data(using: .utf8)!)
         }
@@ -118,12 +123,9 @@ struct Generate: ParsableCommand {
         if !quiet { printErr(statistics(result, load: loaded.loadSeconds)) }
         if verbose {
             let c = loaded.model.config
-            let perLayer = cache.bytesPerToken / c.layerCount
             printErr(String(format: "weights: %.1f MB of matrices read per token (%@)", Double(loaded.model.matrixBytes) / 1e6,
                             loaded.model.precision.rawValue))
-            printErr("KV cache: contiguous f32, \(cache.bytesPerToken) bytes per token (\(perLayer) per layer x \(c.layerCount) layers), "
-                     + String(format: "%.1f MB allocated for %d tokens (limit %d); 1 GiB holds %d tokens", Double(cache.allocatedBytes) / 1e6,
-                              cache.length, cache.maxTokens, (1 << 30) / cache.bytesPerToken))
+            printErr(describeMemory(cache, layers: c.layerCount))
         }
     }
 }
@@ -134,6 +136,7 @@ struct Chat: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kvCache: KVCacheArguments
     @Option(help: "A system message.") var system: String?
 
     func run() throws {
@@ -151,7 +154,7 @@ struct Chat: ParsableCommand {
             // arrives with the paged cache).
             let text = try template.render(messages: messages, addGenerationPrompt: true)
             let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)
-            let cache = loaded.model.makeCache(maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
+            let cache = try kvCache.makeCache(for: loaded.model, maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
             let result = try generator.generate(prompt: ids, options: sampling.options, cache: cache) { piece in
                 FileHandle.standardOutput.write(piece.data(using: .utf8)!)
             }

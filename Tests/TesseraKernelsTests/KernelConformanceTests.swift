@@ -101,6 +101,18 @@ enum BrokenKernels: KernelSet {
         base.quantizeActivations16(x, count: count, q: q, scales: scales, sums: sums)
     }
     static func quantized16Dot(_ a: Quantized16DotArguments) { base.quantized16Dot(a) }
+    static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, q: UnsafeMutablePointer<Int8>,
+                                 scales: UnsafeMutablePointer<Float>) {
+        base.quantizeRowsInt8(x, rows: rows, cols: cols, ldx: ldx, q: q, scales: scales)
+    }
+    static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
+                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        base.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: y)
+    }
+    static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
+                                   x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        base.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: y, accumulate: accumulate)
+    }
     static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
     static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }
     static func streamRead(_ x: UnsafePointer<Float>, count: Int) -> Float { base.streamRead(x, count: count) }

@@ -51,7 +51,7 @@ final class TinyModelTests: XCTestCase {
             let (model, golden) = try load(name)
             let input = golden.inputs[0], vocab = model.config.vocabularySize
             let full = try model.forward(input, cache: model.makeCache(), logits: .all)
-            let cache = model.makeCache()
+            let cache = try model.makeCache()
             var rows = try model.forward(Array(input[..<5]), cache: cache, logits: .all)
             rows += try model.forward(Array(input[5..<9]), cache: cache, logits: .all)
             for t in 9..<input.count { rows += try model.forward([input[t]], cache: cache, logits: .all) }
@@ -66,7 +66,7 @@ final class TinyModelTests: XCTestCase {
     func testGreedyTokensEqualTransformers() throws {
         for name in Self.families {
             let (model, golden) = try load(name)
-            let cache = model.makeCache()
+            let cache = try model.makeCache()
             var logits = try model.forward(golden.greedy.prompt, cache: cache)
             var tokens: [Int32] = []
             for _ in golden.greedy.tokens.indices {
@@ -99,8 +99,7 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(cache.bytesPerToken, 2 * c.layerCount * c.kvHeadCount * c.headDim * 4)
         _ = try model.forward(golden.inputs[0], cache: cache)
         XCTAssertGreaterThanOrEqual(cache.allocatedBytes, golden.inputs[0].count * cache.bytesPerToken)
-        XCTAssertEqual(ContiguousKVCache.tokens(fitting: 10 * cache.bytesPerToken, layers: c.layerCount, kvHeads: c.kvHeadCount,
-                                                headDim: c.headDim), 10)
+        XCTAssertEqual(cache.tokens(fittingBytes: 10 * cache.bytesPerToken), 10)
         XCTAssertGreaterThan(model.matrixBytes, 0)
     }
 

@@ -1,0 +1,81 @@
+// The storage under every cache kind: `capacity` slots, each one token's keys and values for all KV
+// heads, as f32 (kvHeads, headDim) or int8 (kvHeads, headDim) plus one f32 scale per head.
+import TesseraCore
+import TesseraKernels
+
+final class TokenRows {
+    let kvHeads: Int, headDim: Int
+    let type: KVElementType
+    private(set) var capacity = 0
+    private var keys = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)    // (capacity, kvHeads, headDim)
+    private var values = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+    private var keyScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)          // (capacity, kvHeads), int8 only
+    private var valueScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    init(kvHeads: Int, headDim: Int, type: KVElementType, capacity: Int) {
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.type = type
+        resize(to: capacity, keeping: 0)
+    }
+
+    deinit {
+        keys.deallocate(); values.deallocate(); keyScales.deallocate(); valueScales.deallocate()
+    }
+
+    private var rowElements: Int { kvHeads * headDim }
+    private var elementBytes: Int { type == .float32 ? 4 : 1 }
+    private var scaleCount: Int { type == .int8 ? kvHeads : 0 }
+
+    /// Bytes of one slot: keys and values (and their scales).
+    var bytesPerToken: Int { 2 * (rowElements * elementBytes + scaleCount * 4) }
+    var allocatedBytes: Int { capacity * bytesPerToken }
+
+    /// Reallocates to `newCapacity` slots, keeping the first `count`.
+    func resize(to newCapacity: Int, keeping count: Int) {
+        let rowBytes = rowElements * elementBytes
+        let k = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCapacity * rowBytes), alignment: 64)
+        let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCapacity * rowBytes), alignment: 64)
+        let ks = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
+        let vs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
+        k.copyMemory(from: keys, byteCount: count * rowBytes)
+        v.copyMemory(from: values, byteCount: count * rowBytes)
+        ks.update(from: keyScales, count: count * scaleCount)
+        vs.update(from: valueScales, count: count * scaleCount)
+        keys.deallocate(); values.deallocate(); keyScales.deallocate(); valueScales.deallocate()
+        (keys, values, keyScales, valueScales) = (k, v, ks, vs)
+        capacity = newCapacity
+    }
+
+    /// Stores `count` tokens, each (kvHeads, headDim), in slots slot..<slot+count (quantising for int8).
+    func write(slot: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {
+        precondition(slot >= 0 && slot + count <= capacity, "KV slots \(slot)..<\(slot + count) outside \(capacity)")
+        let row = rowElements
+        switch type {
+        case .float32:
+            (keys.assumingMemoryBound(to: Float.self) + slot * row).update(from: k, count: count * row)
+            (values.assumingMemoryBound(to: Float.self) + slot * row).update(from: v, count: count * row)
+        case .int8:
+            let kernels = Kernels.active
+            kernels.quantizeRowsInt8(k, rows: count * kvHeads, cols: headDim, ldx: headDim,
+                                     q: keys.assumingMemoryBound(to: Int8.self) + slot * row, scales: keyScales + slot * kvHeads)
+            kernels.quantizeRowsInt8(v, rows: count * kvHeads, cols: headDim, ldx: headDim,
+                                     q: values.assumingMemoryBound(to: Int8.self) + slot * row, scales: valueScales + slot * kvHeads)
+        }
+    }
+
+    /// The rows from `slot` on, as attention reads them.
+    func data(from slot: Int) -> AttentionKV {
+        let row = rowElements
+        switch type {
+        case .float32:
+            return .float32(keys: UnsafePointer(keys.assumingMemoryBound(to: Float.self) + slot * row),
+                            values: UnsafePointer(values.assumingMemoryBound(to: Float.self) + slot * row))
+        case .int8:
+            return .int8(keys: UnsafePointer(keys.assumingMemoryBound(to: Int8.self) + slot * row),
+                         keyScales: UnsafePointer(keyScales + slot * kvHeads),
+                         values: UnsafePointer(values.assumingMemoryBound(to: Int8.self) + slot * row),
+                         valueScales: UnsafePointer(valueScales + slot * kvHeads))
+        }
+    }
+}
