@@ -129,19 +129,21 @@ public protocol KernelSet {
                               rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                               correction: UnsafeMutablePointer<Float>)
 
-    // MARK: Int8 KV cache (one scale per row of `cols` values: a token's head)
+    // MARK: Int8 KV cache (rows of int8 values with one f32 scale per `block` consecutive values)
     /// Quantises `rows` rows of `cols` floats (row stride `ldx`) to int8 with one scale per row:
-    /// d = max|x| / 127, q = round(x / d) (ties to even); q rows are `cols` apart.
+    /// d = max|x| / 127, q = round(x / d) (ties to even); q rows are `cols` apart. (The KV cache calls it
+    /// with rows of one block.)
     static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int,
                                  q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>)
-    /// y (n) = diag(scales) · W (n x k int8, row stride ldw) · x (k); scale of row i at scales[i · scaleStride].
-    /// Single-threaded: the scores of an int8 key chunk in decode.
+    /// y[i] = Σ_d x[d] · s(i, d) · W[i, d] for int8 W (n x k, row stride ldw), where s(i, d) =
+    /// scales[i · scaleStride + d / block]. Single-threaded: the scores of an int8 key chunk in decode.
     static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
-    /// y (k) = Σᵢ x[i]·scales[i · scaleStride]·W[i, :] for int8 W (n x k, row stride ldw); y += when `accumulate`.
-    /// Single-threaded: the weighted sum of an int8 value chunk in decode.
+                         block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
+    /// y[d] = Σᵢ x[i] · s(i, d) · W[i, d] (s as above); y += when `accumulate`. Single-threaded: the
+    /// weighted sum of an int8 value chunk in decode.
     static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                   scaleStride: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool)
+                                   scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                   accumulate: Bool)
 
     // MARK: Normalisation and softmax (rows of `cols` contiguous values; in place allowed)
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)

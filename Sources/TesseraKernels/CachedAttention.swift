@@ -1,8 +1,10 @@
 // Attention over keys and values as a KV cache holds them — f32 or int8 rows — and the log-sum-exp
 // merge that joins attention computed over separate runs of keys.
 //
-// int8 rows carry one scale per (token, head): k ≈ d_k · q_k. A decode step reads them directly (the
-// scores are d_k · (q · q_k), the output Σ p·d_v·q_v), so it moves a quarter of the bytes f32 would;
+// int8 rows carry one scale per block of `block` values (16 in the KV cache; see TokenRows.swift):
+// k ≈ d_k · q_k block by block. A decode step reads them directly
+// (the scores are Σ_blocks d_k · (q · q_k), the output Σ p·d_v·q_v), so it moves about a quarter of the
+// bytes f32 would;
 // prefill is compute-bound, so there the run is widened to f32 once and goes through the tiled kernel.
 //
 // Merging. If O₁, O₂ are attention over two disjoint sets of keys with log-sum-exps L₁, L₂ (of the
@@ -19,8 +21,10 @@ import Glibc
 /// Keys and values for attention, token-major (keys, kvHeads, headDim).
 public enum AttentionKV: @unchecked Sendable {
     case float32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
-    /// int8 rows with scales (keys, kvHeads): row (t, h) is scales[t · kvHeads + h] · q[t, h, :].
-    case int8(keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>, values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>)
+    /// int8 rows with scales (keys, kvHeads, headDim / block): value (t, h, e) is
+    /// scales[(t · kvHeads + h) · headDim / block + e / block] · q[t, h, e].
+    case int8(keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>, values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>,
+              block: Int)
 }
 
 extension FlashAttention {
@@ -32,18 +36,19 @@ extension FlashAttention {
         switch kv {
         case .float32(let keys, let values):
             forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: output, logSumExp: logSumExp))
-        case .int8(let keys, let keyScales, let values, let valueScales):
+        case .int8(let keys, let keyScales, let values, let valueScales, let block):
             precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
+            precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
             if shape.queries <= 4 && shape.keys >= 2 * decodeChunk {
                 decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)
                 return
             }
-            let rows = shape.keys * shape.kvHeads, d = shape.headDim
-            let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * d))
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, rows * d))
+            let count = shape.keys * shape.kvHeads * shape.headDim
+            let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
             defer { k.deallocate(); v.deallocate() }
-            dequantizeRows(keys, scales: keyScales, rows: rows, cols: d, into: k)
-            dequantizeRows(values, scales: valueScales, rows: rows, cols: d, into: v)
+            dequantizeRows(keys, scales: keyScales, rows: count / block, cols: block, into: k)
+            dequantizeRows(values, scales: valueScales, rows: count / block, cols: block, into: v)
             forward(shape, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
         }
     }

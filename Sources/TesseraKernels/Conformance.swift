@@ -412,11 +412,11 @@ public enum KernelConformance {
     }
 
     /// The int8 KV cache's kernels: row quantisation (equal codes, or one step apart at a rounding tie
-    /// reached through the reciprocal), and the scaled int8 GEMV and transposed GEMV of decode.
+    /// reached through the reciprocal), and the block-scaled int8 GEMV and transposed GEMV of decode.
     public static func int8KV(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "int8 kv", kernelSet: kernels.name)
-        for (n, k) in [(1, 1), (2, 7), (3, 64), (17, 33), (256, 128), (1001, 80), (5, 256)] {
-            let ldw = k + n % 3, scaleStride = 1 + n % 2
+        for (n, k, block) in [(1, 1, 1), (2, 7, 7), (3, 64, 32), (17, 33, 33), (256, 128, 32), (1001, 80, 16), (5, 256, 32), (4, 64, 64)] {
+            let ldw = k + n % 3, blocks = (k + block - 1) / block, scaleStride = blocks + n % 2
             let source = randomFloats(n * ldw, seed: 81, scale: 2)
             var q1 = [Int8](repeating: 0, count: n * k), q2 = q1
             var d1 = [Float](repeating: 0, count: n), d2 = d1
@@ -427,20 +427,20 @@ public enum KernelConformance {
             // Strided rows and scales, as a token-major cache holds them.
             var w = [Int8](repeating: 0, count: n * ldw)
             for i in 0..<n { for j in 0..<k { w[i * ldw + j] = q2[i * k + j] } }
-            var scales = [Float](repeating: 0, count: n * scaleStride)
-            for i in 0..<n { scales[i * scaleStride] = d2[i] }
+            let scales = randomFloats(n * scaleStride, seed: 85, scale: 0.02)
             let x = randomFloats(k, seed: 82), p = randomFloats(n, seed: 83)
             var found = [Float](repeating: 0, count: n), expected = found
-            kernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: &found)
-            ReferenceKernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: &expected)
-            tally.compare(found, expected, atol: 2e-5 * Float(k).squareRoot(), rtol: 1e-5, "gemv \(n)x\(k)")
+            kernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: &found)
+            ReferenceKernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: &expected)
+            tally.compare(found, expected, atol: 2e-5 * Float(k).squareRoot(), rtol: 1e-5, "gemv \(n)x\(k) block \(block)")
             for accumulate in [false, true] {
                 var found = randomFloats(k, seed: 84), expected = found
-                kernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: p,
+                kernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: p,
                                            y: &found, accumulate: accumulate)
-                ReferenceKernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: p,
-                                                    y: &expected, accumulate: accumulate)
-                tally.compare(found, expected, atol: 2e-5 * Float(n).squareRoot(), rtol: 1e-5, "gemvT \(n)x\(k) acc=\(accumulate)")
+                ReferenceKernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block,
+                                                    x: p, y: &expected, accumulate: accumulate)
+                tally.compare(found, expected, atol: 2e-5 * Float(n).squareRoot(), rtol: 1e-5,
+                              "gemvT \(n)x\(k) block \(block) acc=\(accumulate)")
             }
         }
         return tally.result

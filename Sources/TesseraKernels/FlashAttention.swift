@@ -134,7 +134,7 @@ public enum FlashAttention {
         decode(s, q: buffers.q, kv: .float32(keys: buffers.k, values: buffers.v), output: buffers.output, logSumExp: buffers.logSumExp)
     }
 
-    /// The decode path over f32 or int8 keys and values (int8: token-major, one scale per token and head).
+    /// The decode path over f32 or int8 keys and values (int8: token-major, block-scaled).
     static func decode(_ s: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV, output: UnsafeMutablePointer<Float>,
                        logSumExp: UnsafeMutablePointer<Float>?) {
         let kernels = Kernels.active
@@ -154,7 +154,7 @@ public enum FlashAttention {
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
             let scores = threadScratch(s.group * chunk + s.group)
             let correction = scores + s.group * chunk
-            let offset = s.kvOffset(batch: b, token: j0, head: kvh), scaleOffset = (b * s.keys + j0) * s.kvHeads + kvh
+            let offset = s.kvOffset(batch: b, token: j0, head: kvh)
             for i in 0..<s.queries {
                 // The group's query heads take turns on the same chunk, so K and V come from memory for
                 // the first and from L2 for the others.
@@ -170,9 +170,11 @@ public enum FlashAttention {
                     switch kv {
                     case .float32(let keys, _):
                         kernels.gemv(n: cols, k: d, w: keys + offset, ldw: s.keyStride, x: query, y: scores + g * chunk, accumulate: false)
-                    case .int8(let keys, let keyScales, _, _):
-                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride, scales: keyScales + scaleOffset,
-                                         scaleStride: s.kvHeads, x: query, y: scores + g * chunk)
+                    case .int8(let keys, let keyScales, _, _, let block):
+                        let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
+                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
+                                         scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                         scaleStride: s.kvHeads * blocks, block: block, x: query, y: scores + g * chunk)
                     }
                 }
                 kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
@@ -184,10 +186,12 @@ public enum FlashAttention {
                     case .float32(_, let values):
                         kernels.gemvTransposed(n: cols, k: d, w: values + offset, ldw: s.keyStride, x: scores + g * chunk,
                                                y: partialOut + (slot + g) * d, accumulate: false)
-                    case .int8(_, _, let values, let valueScales):
-                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride, scales: valueScales + scaleOffset,
-                                                   scaleStride: s.kvHeads, x: scores + g * chunk, y: partialOut + (slot + g) * d,
-                                                   accumulate: false)
+                    case .int8(_, _, let values, let valueScales, let block):
+                        let blocks = d / block
+                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
+                                                   scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                                   scaleStride: s.kvHeads * blocks, block: block, x: scores + g * chunk,
+                                                   y: partialOut + (slot + g) * d, accumulate: false)
                     }
                 }
             }

@@ -64,19 +64,20 @@ public enum ReferenceKernels {
     }
 
     public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+                                block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         for i in 0..<n {
             var sum = 0.0
-            for p in 0..<k { sum += Double(x[p]) * Double(w[i * ldw + p]) }
-            y[i] = Float(sum * Double(scales[i * scaleStride]))
+            for p in 0..<k { sum += Double(x[p]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
+            y[i] = Float(sum)
         }
     }
 
     public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                          scaleStride: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                                          scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                          accumulate: Bool) {
         for p in 0..<k {
             var sum = 0.0
-            for i in 0..<n { sum += Double(x[i]) * Double(scales[i * scaleStride]) * Double(w[i * ldw + p]) }
+            for i in 0..<n { sum += Double(x[i]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
             y[p] = accumulate ? y[p] + Float(sum) : Float(sum)
         }
     }

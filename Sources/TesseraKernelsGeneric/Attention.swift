@@ -133,63 +133,61 @@ extension ISAKernels {
     }
 
     public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        // Two rows at a time, two accumulators each: the row's int8 values widen to floats on the fly.
-        var i = 0
-        while i + 2 <= n {
-            let r0 = w + i * ldw, r1 = r0 + ldw
-            var a0 = VF(), a1 = VF(), b0 = VF(), b1 = VF(), d = 0
-            while d + 2 * vectorWidth <= k {
-                let x0 = load(x + d), x1 = load(x + d + vectorWidth)
-                a0.addProduct(x0, loadInt8(r0 + d)); a1.addProduct(x1, loadInt8(r0 + d + vectorWidth))
-                b0.addProduct(x0, loadInt8(r1 + d)); b1.addProduct(x1, loadInt8(r1 + d + vectorWidth))
-                d += 2 * vectorWidth
+                                block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        // Per block: the int8 values widen to floats, multiply x, and the products add in with the
+        // block's scale (one vector multiply and one FMA per vector); two accumulators for latency.
+        let vectorBlocks = block % vectorWidth == 0
+        for i in 0..<n {
+            let r = w + i * ldw, s = scales + i * scaleStride
+            var a0 = VF(), a1 = VF(), d = 0
+            if vectorBlocks {
+                while d + 2 * vectorWidth <= k {
+                    let s0 = VF(repeating: s[d / block]), s1 = VF(repeating: s[(d + vectorWidth) / block])
+                    a0.addProduct(load(x + d) * loadInt8(r + d), s0)
+                    a1.addProduct(load(x + d + vectorWidth) * loadInt8(r + d + vectorWidth), s1)
+                    d += 2 * vectorWidth
+                }
+                while d + vectorWidth <= k { a0.addProduct(load(x + d) * loadInt8(r + d), VF(repeating: s[d / block])); d += vectorWidth }
             }
-            while d + vectorWidth <= k { let xv = load(x + d); a0.addProduct(xv, loadInt8(r0 + d)); b0.addProduct(xv, loadInt8(r1 + d)); d += vectorWidth }
-            var s0 = horizontalSum(a0 + a1), s1 = horizontalSum(b0 + b1)
-            while d < k { s0 += x[d] * Float(r0[d]); s1 += x[d] * Float(r1[d]); d += 1 }
-            y[i] = s0 * scales[i * scaleStride]
-            y[i + 1] = s1 * scales[(i + 1) * scaleStride]
-            i += 2
-        }
-        if i < n {
-            let r0 = w + i * ldw
-            var a0 = VF(), d = 0
-            while d + vectorWidth <= k { a0.addProduct(load(x + d), loadInt8(r0 + d)); d += vectorWidth }
-            var s0 = horizontalSum(a0)
-            while d < k { s0 += x[d] * Float(r0[d]); d += 1 }
-            y[i] = s0 * scales[i * scaleStride]
+            var sum = horizontalSum(a0 + a1)
+            while d < k { sum += x[d] * Float(r[d]) * s[d / block]; d += 1 }
+            y[i] = sum
         }
     }
 
     public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                          scaleStride: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        // As gemvTransposed: slices of 4 vectors of y stay in registers while the rows stream past, each
-        // row's weight being x[i] times its scale.
+                                          scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                          accumulate: Bool) {
+        // As gemvTransposed: slices of 4 vectors of y stay in registers while the rows stream past; each
+        // vector's weight is x[i] times the scale of the block it lies in.
         let slice = 4 * vectorWidth
         var p = 0
-        while p + slice <= k {
-            var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
-            if accumulate {
-                a0 = load(y + p); a1 = load(y + p + vectorWidth); a2 = load(y + p + 2 * vectorWidth); a3 = load(y + p + 3 * vectorWidth)
+        if block % vectorWidth == 0 {
+            while p + slice <= k {
+                var a0 = VF(), a1 = VF(), a2 = VF(), a3 = VF()
+                if accumulate {
+                    a0 = load(y + p); a1 = load(y + p + vectorWidth); a2 = load(y + p + 2 * vectorWidth); a3 = load(y + p + 3 * vectorWidth)
+                }
+                let b0 = p / block, b1 = (p + vectorWidth) / block, b2 = (p + 2 * vectorWidth) / block, b3 = (p + 3 * vectorWidth) / block
+                for i in 0..<n {
+                    let r = w + i * ldw + p, s = scales + i * scaleStride, xi = x[i]
+                    a0.addProduct(VF(repeating: xi * s[b0]), loadInt8(r)); a1.addProduct(VF(repeating: xi * s[b1]), loadInt8(r + vectorWidth))
+                    a2.addProduct(VF(repeating: xi * s[b2]), loadInt8(r + 2 * vectorWidth))
+                    a3.addProduct(VF(repeating: xi * s[b3]), loadInt8(r + 3 * vectorWidth))
+                }
+                store(a0, y + p); store(a1, y + p + vectorWidth); store(a2, y + p + 2 * vectorWidth); store(a3, y + p + 3 * vectorWidth)
+                p += slice
             }
-            for i in 0..<n {
-                let r = w + i * ldw + p, xv = VF(repeating: x[i] * scales[i * scaleStride])
-                a0.addProduct(xv, loadInt8(r)); a1.addProduct(xv, loadInt8(r + vectorWidth))
-                a2.addProduct(xv, loadInt8(r + 2 * vectorWidth)); a3.addProduct(xv, loadInt8(r + 3 * vectorWidth))
+            while p + vectorWidth <= k {
+                var a = accumulate ? load(y + p) : VF()
+                for i in 0..<n { a.addProduct(VF(repeating: x[i] * scales[i * scaleStride + p / block]), loadInt8(w + i * ldw + p)) }
+                store(a, y + p)
+                p += vectorWidth
             }
-            store(a0, y + p); store(a1, y + p + vectorWidth); store(a2, y + p + 2 * vectorWidth); store(a3, y + p + 3 * vectorWidth)
-            p += slice
-        }
-        while p + vectorWidth <= k {
-            var a = accumulate ? load(y + p) : VF()
-            for i in 0..<n { a.addProduct(VF(repeating: x[i] * scales[i * scaleStride]), loadInt8(w + i * ldw + p)) }
-            store(a, y + p)
-            p += vectorWidth
         }
         while p < k {
             var sum: Float = accumulate ? y[p] : 0
-            for i in 0..<n { sum += x[i] * scales[i * scaleStride] * Float(w[i * ldw + p]) }
+            for i in 0..<n { sum += x[i] * scales[i * scaleStride + p / block] * Float(w[i * ldw + p]) }
             y[p] = sum
             p += 1
         }

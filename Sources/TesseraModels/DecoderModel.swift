@@ -76,9 +76,11 @@ final class RunState {
 }
 
 /// Which positions' logits a forward pass returns.
-public enum LogitsSelection: Sendable {
+public enum LogitsSelection: Sendable, Equatable {
     case last
     case all
+    /// The last n positions' logits (scoring a suffix).
+    case tail(Int)
 }
 
 public final class DecoderModel: @unchecked Sendable {
@@ -140,7 +142,7 @@ public final class DecoderModel: @unchecked Sendable {
     // MARK: - The forward pass (the hot function)
 
     /// Runs `tokens` after the cache's contents and appends them to the cache. Returns the logits,
-    /// (1, vocab) for `.last` or (tokens.count, vocab) for `.all`, row-major. Inputs longer than the
+    /// (1, vocab) for `.last`, (tokens.count, vocab) for `.all` or (n, vocab) for `.tail(n)`, row-major. Inputs longer than the
     /// cache's `maxChunk` run as consecutive chunks.
     public func forward(_ tokens: [Int32], cache: any KVCache, logits selection: LogitsSelection = .last) throws(ModelError) -> [Float] {
         guard !tokens.isEmpty else { return [] }
@@ -154,10 +156,16 @@ public final class DecoderModel: @unchecked Sendable {
         let chunk = cache.maxChunk
         if tokens.count <= chunk { return try forwardChunk(tokens[...], cache: cache, logits: selection) }
         var result: [Float] = []
+        let wanted: Int  // logits for positions wanted..<tokens.count
+        switch selection {
+        case .last: wanted = tokens.count - 1
+        case .all: wanted = 0
+        case .tail(let n): wanted = max(0, tokens.count - n)
+        }
         for first in stride(from: 0, to: tokens.count, by: chunk) {
-            let last = first + chunk >= tokens.count
-            let piece = tokens[first..<min(tokens.count, first + chunk)]
-            let logits = try forwardChunk(piece, cache: cache, logits: selection == .all || last ? selection : nil)
+            let end = min(tokens.count, first + chunk)
+            let rows = end - max(first, wanted)
+            let logits = try forwardChunk(tokens[first..<end], cache: cache, logits: rows > 0 ? .tail(rows) : nil)
             result += logits
         }
         return result
@@ -232,8 +240,13 @@ public final class DecoderModel: @unchecked Sendable {
         guard let selection else { return [] }
 
         // Output head, on the rows asked for.
-        let first = selection == .last ? T - 1 : 0
-        let rows = T - first
+        let rows: Int
+        switch selection {
+        case .last: rows = 1
+        case .all: rows = T
+        case .tail(let n): rows = min(max(n, 1), T)
+        }
+        let first = T - rows
         norm(x + first * H, weights.outputNorm, h, rows: rows, cols: H)
         var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in

@@ -106,12 +106,13 @@ enum BrokenKernels: KernelSet {
         base.quantizeRowsInt8(x, rows: rows, cols: cols, ldx: ldx, q: q, scales: scales)
     }
     static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        base.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: y)
+                         block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        base.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: y)
     }
     static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                   x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        base.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, x: x, y: y, accumulate: accumulate)
+                                   block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        base.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: y,
+                                accumulate: accumulate)
     }
     static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
     static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }

@@ -143,13 +143,13 @@ final class KVCacheKindsTests: XCTestCase {
     /// The int8 decode path (scores and value sums straight from int8 rows) equals f32 attention over
     /// the same rows widened, for a long cache with GQA, a window, and 1 or 3 queries.
     func testInt8DecodePathEqualsAttentionOverTheWidenedRows() throws {
-        let heads = 8, kvHeads = 2, d = 64, keys = 2500
-        let rows = keys * kvHeads
-        let source = KernelConformance.randomFloats(2 * rows * d, seed: 9, scale: 2)
-        var q8 = [Int8](repeating: 0, count: 2 * rows * d), scales = [Float](repeating: 0, count: 2 * rows)
-        Kernels.active.quantizeRowsInt8(source, rows: 2 * rows, cols: d, ldx: d, q: &q8, scales: &scales)
-        var widened = [Float](repeating: 0, count: 2 * rows * d)
-        FlashAttention.dequantizeRows(q8, scales: scales, rows: 2 * rows, cols: d, into: &widened)
+        let heads = 8, kvHeads = 2, d = 64, keys = 2500, block = 32
+        let values = keys * kvHeads * d, blocks = values / block
+        let source = KernelConformance.randomFloats(2 * values, seed: 9, scale: 2)
+        var q8 = [Int8](repeating: 0, count: 2 * values), scales = [Float](repeating: 0, count: 2 * blocks)
+        Kernels.active.quantizeRowsInt8(source, rows: 2 * blocks, cols: block, ldx: block, q: &q8, scales: &scales)
+        var widened = [Float](repeating: 0, count: 2 * values)
+        FlashAttention.dequantizeRows(q8, scales: scales, rows: 2 * blocks, cols: block, into: &widened)
         for (queries, window) in [(1, nil), (3, nil), (1, 700)] as [(Int, Int?)] {
             let q = KernelConformance.randomFloats(queries * heads * d, seed: 10)
             let shape = AttentionShape(queries: queries, keys: keys, queryHeads: heads, kvHeads: kvHeads, headDim: d,
@@ -158,12 +158,13 @@ final class KVCacheKindsTests: XCTestCase {
             q8.withUnsafeBufferPointer { k in
                 scales.withUnsafeBufferPointer { s in
                     FlashAttention.forward(shape, q: q, kv: .int8(keys: k.baseAddress!, keyScales: s.baseAddress!,
-                                                                 values: k.baseAddress! + rows * d, valueScales: s.baseAddress! + rows),
+                                                                 values: k.baseAddress! + values, valueScales: s.baseAddress! + blocks,
+                                                                 block: block),
                                            output: &found)
                 }
             }
             widened.withUnsafeBufferPointer { w in
-                FlashAttention.forward(shape, q: q, kv: .float32(keys: w.baseAddress!, values: w.baseAddress! + rows * d), output: &expected)
+                FlashAttention.forward(shape, q: q, kv: .float32(keys: w.baseAddress!, values: w.baseAddress! + values), output: &expected)
             }
             var worst: Float = 0
             for i in found.indices { worst = max(worst, abs(found[i] - expected[i])) }
@@ -184,7 +185,7 @@ final class KVCacheKindsTests: XCTestCase {
         XCTAssertEqual(streaming.maxTokens, Int.max)
         XCTAssertEqual(streaming.tokens(fittingBytes: 1 << 20), Int.max)
         let int8 = try gemma.makeCache(KVCacheOptions(elementType: .int8))
-        XCTAssertEqual(int8.bytesPerTokenPerLayer, 2 * (2 * 16 + 2 * 4))
+        XCTAssertEqual(int8.bytesPerTokenPerLayer, 2 * (2 * 16 + 2 * 4))  // head 16: one scale per head
         _ = try gemma.forward(randomTokens(40, seed: 3), cache: cache)
         XCTAssertEqual(cache.length, 40)
         XCTAssertEqual(cache.heldTokens, (2 * 40 + 2 * 15) / 4)
