@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "TesseraEngine", dependencies: ["TesseraModels", "TesseraTokenizers"]),
         .executableTarget(
             name: "tessera",
-            dependencies: ["TesseraEngine", "TesseraKernels", "TesseraFormats", "TesseraTokenizers", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["TesseraEngine", "TesseraKernels", "TesseraFormats", "TesseraTokenizers", "TesseraTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels"]),
         .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),

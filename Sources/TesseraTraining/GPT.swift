@@ -38,7 +38,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        vocabularySize = try c.decodeIfPresent(Int.self, forKey: .vocabularySize) ?? 0  // the trainer sets it from the data
         layers = try c.decode(Int.self, forKey: .layers)
         heads = try c.decode(Int.self, forKey: .heads)
         embedding = try c.decode(Int.self, forKey: .embedding)
@@ -189,5 +189,30 @@ public struct GaussianGenerator: RandomNumberGenerator {
         let r = (-2 * log(u1)).squareRoot()
         spare = Float(r * sin(2 * .pi * u2))
         return Float(r * cos(2 * .pi * u2))
+    }
+}
+
+extension GPT {
+    /// Samples `count` tokens after `prompt` (at least one id): the whole context (cropped to the block
+    /// size) runs each step, gradients off — a check of what the model learned, not a fast path.
+    public func sample(prompt: [Int32], count: Int, temperature: Float = 0.8, seed: UInt64 = 1) -> [Int32] {
+        precondition(!prompt.isEmpty, "sampling needs at least one prompt token")
+        var ids = prompt, rng = GaussianGenerator(seed: seed)
+        GradMode.disabled {
+            for _ in 0..<count {
+                let context = Array(ids.suffix(config.blockSize))
+                let logits = forward(context, batch: 1, tokens: context.count, rng: &rng)
+                let vocab = config.vocabularySize, row = logits.value.pointer + (context.count - 1) * vocab
+                var maximum = -Float.infinity
+                for v in 0..<vocab { maximum = max(maximum, row[v]) }
+                var weights = (0..<vocab).map { exp(Double((row[$0] - maximum) / max(temperature, 1e-4))) }
+                let total = weights.reduce(0, +)
+                var u = Double(rng.next() >> 11) / Double(1 << 53) * total, chosen = vocab - 1
+                for v in 0..<vocab { u -= weights[v]; if u <= 0 { chosen = v; break } }
+                weights.removeAll()
+                ids.append(Int32(chosen))
+            }
+        }
+        return Array(ids.dropFirst(prompt.count))
     }
 }
