@@ -157,6 +157,9 @@ public protocol KernelSet {
 
     // MARK: Element-wise (count values; in place allowed)
     static func activation(_ kind: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int)
+    /// dx += dy · act′(x): the activation's backward pass (training).
+    static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                   dx: UnsafeMutablePointer<Float>, count: Int)
     /// y = act(gate) * up: SwiGLU with `.silu`, GeGLU with a GELU.
     static func gatedActivation(_ kind: Activation, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                 _ y: UnsafeMutablePointer<Float>, count: Int)

@@ -65,7 +65,7 @@ public enum KernelConformance {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
          gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
-         quantizedDot(kernels), int8KV(kernels)]
+         quantizedDot(kernels), int8KV(kernels), activationGradients(kernels)]
     }
 
     // MARK: - Matrix products
@@ -406,6 +406,21 @@ public enum KernelConformance {
                 kernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &found, accumulate: accumulate)
                 ReferenceKernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &expected, accumulate: accumulate)
                 tally.compare(found, expected, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5, "\(n)x\(k) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    /// The activations' backward passes (training) against the Double reference.
+    public static func activationGradients(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "activation gradients", kernelSet: kernels.name)
+        for kind in Activation.allCases {
+            for count in [1, 7, 64, 1001, 70_000] {
+                let x = randomFloats(count, seed: 91, scale: 6), dy = randomFloats(count, seed: 92)
+                var found = randomFloats(count, seed: 93), expected = found
+                kernels.activationGradient(kind, x: x, dy: dy, dx: &found, count: count)
+                ReferenceKernels.activationGradient(kind, x: x, dy: dy, dx: &expected, count: count)
+                tally.compare(found, expected, atol: 2e-6, rtol: 2e-5, "\(kind) x\(count)")
             }
         }
         return tally.result

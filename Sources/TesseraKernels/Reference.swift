@@ -82,6 +82,26 @@ public enum ReferenceKernels {
         }
     }
 
+    /// dx += dy · act′(x), in Double.
+    public static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                          dx: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let v = Double(x[i])
+            let derivative: Double
+            switch kind {
+            case .silu:
+                let s = 1 / (1 + exp(-v))
+                derivative = s * (1 + v * (1 - s))
+            case .geluErf:
+                derivative = 0.5 * (1 + erf(v / 2.0.squareRoot())) + v * exp(-0.5 * v * v) / (2 * Double.pi).squareRoot()
+            case .geluTanh:
+                let k = (2 / Double.pi).squareRoot(), t = tanh(k * (v + 0.044715 * v * v * v))
+                derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v)
+            }
+            dx[i] = Float(Double(dx[i]) + Double(dy[i]) * derivative)
+        }
+    }
+
     /// Per 32 values: dx = max|x| / 127, q = round(x / dx) (ties to even), sx = dx · Σq.
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {

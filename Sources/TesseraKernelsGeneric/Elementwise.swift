@@ -18,7 +18,39 @@ let elementGrain = 1 << 15
     }
 }
 
+/// act′(x): SiLU σ(x)(1 + x(1 - σ(x))); GELU-erf Φ(x) + x·φ(x); GELU-tanh
+/// 0.5(1 + t) + 0.5x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)).
+@_transparent func activationDerivative(_ kind: Activation, _ x: VF) -> VF {
+    let one = VF(repeating: 1), half = VF(repeating: 0.5)
+    switch kind {
+    case .silu:
+        let s = vsigmoid(x)
+        return s * (one + x * (one - s))
+    case .geluErf:
+        let cdf = half * (one + verf(x * VF(repeating: 0.7071067811865476)))
+        let pdf = vexp(VF(repeating: -0.5) * x * x) * VF(repeating: 0.3989422804014327)
+        return cdf + x * pdf
+    case .geluTanh:
+        let k = VF(repeating: 0.7978845608028654), c = VF(repeating: 0.044715)
+        let u = k * (x + c * x * x * x)
+        let t = VF(repeating: 2) * vsigmoid(u + u) - one   // tanh(u)
+        return half * (one + t) + half * x * (one - t * t) * k * (one + VF(repeating: 3) * c * x * x)
+    }
+}
+
 extension ISAKernels {
+    public static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                          dx: UnsafeMutablePointer<Float>, count: Int) {
+        ThreadPool.shared.parallelRanges(count, grain: elementGrain) { range in
+            var i = range.lowerBound
+            while i + vectorWidth <= range.upperBound {
+                store(load(dx + i) + load(dy + i) * activationDerivative(kind, load(x + i)), dx + i)
+                i += vectorWidth
+            }
+            while i < range.upperBound { dx[i] += dy[i] * activationDerivative(kind, VF(repeating: x[i]))[0]; i += 1 }
+        }
+    }
+
     public static func activation(_ kind: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         ThreadPool.shared.parallelRanges(count, grain: elementGrain) { range in
             var i = range.lowerBound

@@ -127,10 +127,7 @@ public func activation(_ kind: Activation, _ x: Variable) -> Variable {
     let y = FloatStorage(count: x.count, zeroed: false)
     Kernels.active.activation(kind, x.value.pointer, y.pointer, count: x.count)
     return Variable(y, shape: x.shape, parents: [x]) { out in
-        let dy = out.grad!.pointer, g = x.gradient(), px = x.value.pointer
-        parallelElements(x.count) { range in
-            for i in range { g[i] += dy[i] * activationDerivative(kind, px[i]) }
-        }
+        Kernels.active.activationGradient(kind, x: x.value.pointer, dy: out.grad!.pointer, dx: x.gradient(), count: x.count)
     }
 }
 

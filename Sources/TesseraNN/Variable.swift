@@ -9,17 +9,18 @@
 // an operation records nothing (no parents, no closure) and its value buffer is all it allocates.
 // Gradients accumulate (+=) into `grad`, so calling backward on several micro-batches before an
 // optimiser step is gradient accumulation; the optimiser's `zeroGrad()` clears them.
+import Synchronization
 import TesseraCore
 import TesseraKernels
 
-/// A 64-byte-aligned buffer of floats.
+/// A 64-byte-aligned buffer of floats. Buffers come from and return to `BufferPool`.
 public final class FloatStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
 
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
+        let raw = BufferPool.take(count: max(1, count))
         pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))
         if zeroed { pointer.update(repeating: 0, count: count) }
     }
@@ -29,9 +30,49 @@ public final class FloatStorage: @unchecked Sendable {
         pointer.update(from: values, count: values.count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { BufferPool.give(UnsafeMutableRawPointer(pointer), count: max(1, count)) }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// Freed buffers kept by size for the next allocation of that size: a training step allocates the
+/// same activation and gradient buffers as the step before, and fresh memory costs a page fault and a
+/// page clear per 4 KB (measured: ~4% of a nanoGPT step). Small buffers go straight to malloc.
+public enum BufferPool {
+    /// Addresses (as integers, which are Sendable) of free buffers, by float count.
+    private static let free = Mutex<(buffers: [Int: [UInt]], bytes: Int)>(([:], 0))
+    /// Keep at most this many bytes of freed buffers.
+    public static let limit = 1 << 30
+    static let smallest = 4096
+
+    static func take(count: Int) -> UnsafeMutableRawPointer {
+        if count >= smallest, let address = free.withLock({ state -> UInt? in
+            guard let a = state.buffers[count]?.popLast() else { return nil }
+            state.bytes -= count * 4
+            return a
+        }) { return UnsafeMutableRawPointer(bitPattern: address)! }
+        return UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+    }
+
+    static func give(_ p: UnsafeMutableRawPointer, count: Int) {
+        let address = UInt(bitPattern: p)
+        let kept = count >= smallest && free.withLock { state -> Bool in
+            guard state.bytes + count * 4 <= limit else { return false }
+            state.buffers[count, default: []].append(address)
+            state.bytes += count * 4
+            return true
+        }
+        if !kept { p.deallocate() }
+    }
+
+    /// Frees every pooled buffer.
+    public static func drain() {
+        let all = free.withLock { state -> [UInt] in
+            defer { state = ([:], 0) }
+            return state.buffers.values.flatMap { $0 }
+        }
+        for a in all { UnsafeMutableRawPointer(bitPattern: a)!.deallocate() }
+    }
 }
 
 /// Whether operations record the graph (per thread of control; training code runs on one thread).

@@ -20,6 +20,8 @@ final class KernelConformanceTests: XCTestCase {
     func testGEMVTransposed() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemvTransposed(k)) } }
     func testAttentionScoreScaling() { forEachKernelSet { _, k in assertPassed(KernelConformance.scaleScores(k)) } }
     func testOnlineSoftmax() { forEachKernelSet { _, k in assertPassed(KernelConformance.onlineSoftmax(k)) } }
+    func testInt8KVKernels() { forEachKernelSet { _, k in assertPassed(KernelConformance.int8KV(k)) } }
+    func testActivationGradients() { forEachKernelSet { _, k in assertPassed(KernelConformance.activationGradients(k)) } }
 
     func testSoftmaxOfAFullyMaskedRowIsZeroNotNaN() {
         forEachKernelSet { id, kernels in
@@ -101,6 +103,10 @@ enum BrokenKernels: KernelSet {
         base.quantizeActivations16(x, count: count, q: q, scales: scales, sums: sums)
     }
     static func quantized16Dot(_ a: Quantized16DotArguments) { base.quantized16Dot(a) }
+    static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                   dx: UnsafeMutablePointer<Float>, count: Int) {
+        base.activationGradient(kind, x: x, dy: dy, dx: dx, count: count)
+    }
     static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, q: UnsafeMutablePointer<Int8>,
                                  scales: UnsafeMutablePointer<Float>) {
         base.quantizeRowsInt8(x, rows: rows, cols: cols, ldx: ldx, q: q, scales: scales)
