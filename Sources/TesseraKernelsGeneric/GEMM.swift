@@ -92,6 +92,23 @@ func microKernelEdge(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
 @inline(__always)
 func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into packed: UnsafeMutablePointer<Float>) {
     let panels = (rows + gemmMR - 1) / gemmMR
+    if args.transposeA {
+        // A stored (k x m): a row of depth p is contiguous across i, so walk each source row once across
+        // all the panels (reading whole cache lines) instead of once per panel.
+        for p in 0..<kc {
+            let src = args.a + (p0 + p) * args.lda + row0
+            for panel in 0..<panels {
+                let dst = packed + panel * gemmMR * kc + p * gemmMR, base = panel * gemmMR
+                let valid = min(gemmMR, rows - base)
+                if valid == gemmMR {
+                    for i in 0..<gemmMR { dst[i] = src[base + i] }
+                } else {
+                    for i in 0..<gemmMR { dst[i] = i < valid ? src[base + i] : 0 }
+                }
+            }
+        }
+        return
+    }
     for panel in 0..<panels {
         let dst = packed + panel * gemmMR * kc
         let r0 = row0 + panel * gemmMR
@@ -209,11 +226,9 @@ func blockedGEMM(_ args: GEMMArguments,
         pool.parallelFor(depthBlocks * ((aPanels + 7) / 8)) { task in
             let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
             let firstPanel = (task / depthBlocks) * 8
-            for panel in firstPanel..<min(aPanels, firstPanel + 8) {
-                let r = panel * gemmMR
-                packA(args, row0: row0 + r, rows: min(gemmMR, rows - r), p0: p0, kc: kc,
-                      into: packedA + p0 * paddedRows + panel * gemmMR * kc)
-            }
+            let r = firstPanel * gemmMR
+            packA(args, row0: row0 + r, rows: min(8 * gemmMR, rows - r), p0: p0, kc: kc,
+                  into: packedA + p0 * paddedRows + firstPanel * gemmMR * kc)
         }
         for col0 in stride(from: 0, to: args.n, by: chunkColumns) {
             let columns = min(chunkColumns, args.n - col0)

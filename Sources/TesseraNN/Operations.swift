@@ -34,8 +34,11 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) -> Variab
     kernels.gemm(GEMMArguments(m: rows, n: outputs, k: inputs, a: x.value.pointer, b: w.value.pointer, transposeB: true, c: y.pointer))
     if let b {
         let bias = b.value.pointer
-        parallelElements(rows * outputs) { range in
-            for i in range { y.pointer[i] += bias[i % outputs] }
+        ThreadPool.shared.parallelRanges(rows, grain: max(1, 16_384 / outputs)) { range in
+            for r in range {
+                let row = y.pointer + r * outputs
+                for j in 0..<outputs { row[j] += bias[j] }
+            }
         }
     }
     var shape = x.shape
@@ -51,7 +54,10 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) -> Variab
         }
         if let b, b.requiresGrad {
             let db = b.gradient()
-            for r in 0..<rows { for j in 0..<outputs { db[j] += dy[r * outputs + j] } }
+            for r in 0..<rows {
+                let row = dy + r * outputs
+                for j in 0..<outputs { db[j] += row[j] }
+            }
         }
     }
 }
