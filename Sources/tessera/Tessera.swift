@@ -8,7 +8,7 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Tessera: run, serve, compress and fine-tune language models on the CPU.",
-        subcommands: [Generate.self, Chat.self, PerplexityCommand.self, Fetch.self, Info.self, Bench.self, Check.self, AttentionMap.self, Inspect.self, Tokenize.self, Plot.self, Train.self, TrainTask.self])
+        subcommands: [Generate.self, Chat.self, PerplexityCommand.self, Fetch.self, Info.self, Bench.self, Check.self, AttentionMap.self, Inspect.self, Tokenize.self, TokenizerCommand.self, Plot.self, Train.self, TrainTask.self])
 }
 
 /// Options every compute command shares.
