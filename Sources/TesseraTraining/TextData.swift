@@ -2,6 +2,7 @@
 // sets, encoded character by character (the vocabulary: every character of the corpus, sorted), and
 // random batches of (input, next-token target) windows drawn reproducibly from (seed, step).
 import Foundation
+import TesseraTokenizers
 
 public struct CharacterVocabulary: Sendable, Equatable {
     public let characters: [Character]
@@ -32,14 +33,68 @@ public struct CharacterVocabulary: Sendable, Equatable {
     public func decode(_ ids: [Int32]) -> String { String(ids.map { characters[Int($0)] }) }
 }
 
+/// How text becomes token ids: characters (the corpus's own alphabet), or a byte-level BPE tokenizer
+/// (a tokenizer.json; "bytes" is the one with no merges: 256 byte tokens and <|endoftext|>).
+public enum TextEncoding: Sendable {
+    case characters(CharacterVocabulary)
+    case tokenizer(any Tokenizer, json: String)
+
+    public var vocabularySize: Int {
+        switch self {
+        case .characters(let v): v.count
+        case .tokenizer(let t, _): t.vocabularySize
+        }
+    }
+
+    public func encode(_ text: String) throws(TrainingError) -> [Int32] {
+        switch self {
+        case .characters(let v): return try v.encode(text)
+        case .tokenizer(let t, _): return t.encode(text, addSpecialTokens: false)
+        }
+    }
+
+    public func decode(_ ids: [Int32]) -> String {
+        switch self {
+        case .characters(let v): return v.decode(ids)
+        case .tokenizer(let t, _):
+            var bytes: [UInt8] = []
+            for id in ids { bytes += (try? t.tokenBytes(id)) ?? [] }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// "char", "bytes", or the path of a tokenizer.json.
+    public static func named(_ name: String, corpus: () -> String) throws(TrainingError) -> TextEncoding {
+        switch name {
+        case "char": return .characters(CharacterVocabulary(text: corpus()))
+        case "bytes":
+            do {
+                let json = try BPETrainer(vocabularySize: 257).train("").tokenizerJSON()
+                return .tokenizer(try TokenizerJSON.makeTokenizer(data: Data(json.utf8)), json: json)
+            } catch { throw .data("byte tokenizer: \(error)") }
+        default:
+            guard let data = FileManager.default.contents(atPath: name) else { throw .data("cannot read tokenizer \(name)") }
+            do { return .tokenizer(try TokenizerJSON.makeTokenizer(data: data), json: String(decoding: data, as: UTF8.self)) } catch {
+                throw .data("\(name): \(error)")
+            }
+        }
+    }
+}
+
 public struct TextDataset: Sendable {
-    public let vocabulary: CharacterVocabulary
+    public let encoding: TextEncoding
+    /// The character vocabulary (character encoding only).
+    public var vocabulary: CharacterVocabulary {
+        if case .characters(let v) = encoding { return v }
+        return CharacterVocabulary(characters: [])
+    }
     public let train: [Int32]
     public let validation: [Int32]
     public let trainFiles: [String], validationFiles: [String]
 
-    /// Every `*.txt` under `directory`; the files named in `validation` form the validation set.
-    public init(directory: String, validation names: [String]) throws(TrainingError) {
+    /// Every `*.txt` under `directory`; the files named in `validation` form the validation set;
+    /// `tokenizer` is "char", "bytes" or a tokenizer.json path.
+    public init(directory: String, validation names: [String], tokenizer: String = "char") throws(TrainingError) {
         let fm = FileManager.default
         guard let listing = try? fm.contentsOfDirectory(atPath: directory) else { throw .data("cannot list \(directory)") }
         let files = listing.filter { $0.hasSuffix(".txt") }.sorted()
@@ -52,13 +107,13 @@ public struct TextDataset: Sendable {
             }
             texts[f] = text
         }
-        vocabulary = CharacterVocabulary(text: files.map { texts[$0]! }.joined())
+        encoding = try TextEncoding.named(tokenizer) { files.map { texts[$0]! }.joined() }
         trainFiles = files.filter { !names.contains($0) }
         validationFiles = files.filter { names.contains($0) }
         guard !trainFiles.isEmpty, !validationFiles.isEmpty else { throw .data("both a training and a validation file are needed") }
         var train: [Int32] = [], validation: [Int32] = []
-        for f in trainFiles { train += try vocabulary.encode(texts[f]!) }
-        for f in validationFiles { validation += try vocabulary.encode(texts[f]!) }
+        for f in trainFiles { train += try encoding.encode(texts[f]!) }
+        for f in validationFiles { validation += try encoding.encode(texts[f]!) }
         self.train = train
         self.validation = validation
     }

@@ -29,6 +29,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var evalBatches = 10
     public var checkpointInterval = 500
     public var seed: UInt64 = 1337
+    /// "char" (the corpus's characters), "bytes" (byte-level, 257 tokens) or a tokenizer.json path.
+    /// With a tokenizer, the trained model is also written as a GPT-2 directory (output/model) that
+    /// `tessera generate --model` loads.
+    public var tokenizer = "char"
     /// Where checkpoint.safetensors and log.csv go.
     public var output: String
 
@@ -36,7 +40,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case model, dataDirectory = "data_directory", validation, batchSize = "batch_size", accumulation = "gradient_accumulation"
         case steps, learningRate = "learning_rate", minLearningRate = "min_learning_rate", warmup, weightDecay = "weight_decay"
         case beta1, beta2, gradientClip = "grad_clip", evalInterval = "eval_interval", evalBatches = "eval_batches"
-        case checkpointInterval = "checkpoint_interval", seed, output
+        case checkpointInterval = "checkpoint_interval", seed, output, tokenizer
     }
 
     public init(model: GPTConfig, dataDirectory: String, validation: [String], output: String) {
@@ -63,6 +67,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         evalBatches = try c.decodeIfPresent(Int.self, forKey: .evalBatches) ?? 10
         checkpointInterval = try c.decodeIfPresent(Int.self, forKey: .checkpointInterval) ?? 500
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1337
+        tokenizer = try c.decodeIfPresent(String.self, forKey: .tokenizer) ?? "char"
     }
 
     public func validate() throws(TrainingError) {
@@ -97,9 +102,9 @@ public final class Trainer {
     public init(config: TrainingConfig) throws(TrainingError) {
         try config.validate()
         self.config = config
-        data = try TextDataset(directory: config.dataDirectory, validation: config.validation)
+        data = try TextDataset(directory: config.dataDirectory, validation: config.validation, tokenizer: config.tokenizer)
         var modelConfig = config.model
-        modelConfig.vocabularySize = data.vocabulary.count
+        modelConfig.vocabularySize = data.encoding.vocabularySize
         model = try GPT(config: modelConfig, seed: config.seed)
         optimizer = AdamW(parameters: model.parameters, learningRate: config.learningRate, beta1: config.beta1, beta2: config.beta2,
                           weightDecay: config.weightDecay)
@@ -108,6 +113,11 @@ public final class Trainer {
     }
 
     var checkpointPath: String { config.output + "/checkpoint.safetensors" }
+    /// What identifies the token ids: the characters, or the tokenizer setting and size.
+    var vocabularyKey: String {
+        if case .characters(let v) = data.encoding { return String(v.characters) }
+        return "tokenizer \(config.tokenizer) \(data.encoding.vocabularySize)"
+    }
     var logPath: String { config.output + "/log.csv" }
 
     /// One optimiser step; returns the mean training loss of its micro-batches.
@@ -174,7 +184,7 @@ public final class Trainer {
         writer.metadata = [
             "step": "\(step)", "optimizer_step": "\(optimizer.step)",
             "config": String(decoding: try encoder.encode(config), as: UTF8.self),
-            "vocabulary": String(data.vocabulary.characters),
+            "vocabulary": vocabularyKey,
             "format": "tessera-gpt",
         ]
         let temporary = checkpointPath + ".tmp"
@@ -185,6 +195,7 @@ public final class Trainer {
             "\($0.step),\($0.trainLoss),\($0.validationLoss.map { "\($0)" } ?? ""),\($0.learningRate),\(String(format: "%.1f", $0.tokensPerSecond))"
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
+        if case .tokenizer(_, let json) = data.encoding { try model.exportHuggingFace(to: config.output + "/model", tokenizerJSON: json) }
     }
 
     /// Continues from the checkpoint in `config.output`: weights, moments, step and log.
@@ -195,7 +206,7 @@ public final class Trainer {
               let optimizerStep = file.metadata["optimizer_step"].flatMap(Int.init) else {
             throw TrainingError.checkpoint("\(checkpointPath) is not a Tessera GPT checkpoint")
         }
-        guard file.metadata["vocabulary"] == String(data.vocabulary.characters) else {
+        guard file.metadata["vocabulary"] == vocabularyKey else {
             throw TrainingError.checkpoint("the checkpoint's vocabulary differs from this data's")
         }
         for p in model.parameters {

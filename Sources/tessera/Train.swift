@@ -28,7 +28,7 @@ struct Train: ParsableCommand {
         settings.dataDirectory = (settings.dataDirectory as NSString).expandingTildeInPath
         let trainer = try Trainer(config: settings)
         printErr("data: \(trainer.data.trainFiles.count) training files (\(trainer.data.train.count) characters), "
-                 + "\(trainer.data.validationFiles.count) validation (\(trainer.data.validation.count)); vocabulary \(trainer.data.vocabulary.count)")
+                 + "\(trainer.data.validationFiles.count) validation (\(trainer.data.validation.count)); vocabulary \(trainer.data.encoding.vocabularySize) (\(settings.tokenizer))")
         printErr("model: \(trainer.model.parameterCount) parameters (\(settings.model.layers) layers, \(settings.model.embedding) wide, "
                  + "\(settings.model.heads) heads, block \(settings.model.blockSize)); \(ThreadPool.shared.threadCount) threads")
         if resume {
@@ -53,8 +53,11 @@ struct Train: ParsableCommand {
             print(String(format: "step %d: validation loss %.4f", last.step, last.validationLoss!))
         }
         if sample > 0 {
-            let prompt = try trainer.data.vocabulary.encode("\n")
-            print(trainer.data.vocabulary.decode(trainer.model.sample(prompt: prompt, count: sample)))
+            let prompt = try trainer.data.encoding.encode("\n")
+            print(trainer.data.encoding.decode(trainer.model.sample(prompt: prompt, count: sample)))
+        }
+        if case .tokenizer = trainer.data.encoding {
+            printErr("exported \(settings.output)/model: tessera generate \"...\" --model \(settings.output)/model")
         }
     }
 
