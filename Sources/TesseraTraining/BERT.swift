@@ -41,7 +41,10 @@ public final class BERT: Module {
         try config.validate()
         self.config = config
         var rng = GaussianGenerator(seed: seed)
-        let c = config.hidden, std: Float = 0.02
+        // BERT's initializer_range, 0.02, is sized for 768-wide layers; narrower ones get it scaled by
+        // sqrt(768 / hidden) so that query-key scores are not ~100x too small to learn from (with 0.02 at
+        // width 32, attention stays uniform: masked-token accuracy 0.2 where neighbours decide the answer).
+        let c = config.hidden, std: Float = 0.02 * (768 / Float(config.hidden)).squareRoot()
         var list: [Variable] = []
         func add(_ name: String, _ shape: [Int], _ fill: (inout GaussianGenerator) -> Float) {
             list.append(Variable((0..<shape.reduce(1, *)).map { _ in fill(&rng) }, shape: shape, requiresGrad: true, name: name))
@@ -55,7 +58,16 @@ public final class BERT: Module {
             add(name + ".bias", [c]) { _ in 0 }
         }
         add("bert.embeddings.word_embeddings.weight", [config.vocabularySize, c]) { std * $0.next() }
-        add("bert.embeddings.position_embeddings.weight", [config.maxPositions, c]) { std * $0.next() }
+        // Position embeddings start as sinusoids (Vaswani et al.), scaled to the word embeddings' size,
+        // and are learned from there: from N(0, 0.02) a small BERT needs thousands of steps before it
+        // can tell its neighbours apart (masked-token accuracy stayed at the unigram level, 0.22, for
+        // 500 steps on Shakespeare).
+        let sinusoids = (0..<(config.maxPositions * c)).map { index -> Float in
+            let position = Double(index / c), i = index % c
+            let angle = position / pow(10000, Double(i - i % 2) / Double(c))
+            return Float(i % 2 == 0 ? sin(angle) : cos(angle)) * 0.1
+        }
+        list.append(Variable(sinusoids, shape: [config.maxPositions, c], requiresGrad: true, name: "bert.embeddings.position_embeddings.weight"))
         norm("bert.embeddings.LayerNorm")
         for l in 0..<config.layers {
             let p = "bert.encoder.layer.\(l)."
