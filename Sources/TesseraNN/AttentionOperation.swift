@@ -34,3 +34,31 @@ public func causalSelfAttention(q: Variable, k: Variable, v: Variable, batch: In
                                                       kvHeads: kvHeads ?? heads, headDim: headDim,
                                                       mask: AttentionMask(causal: true)))
 }
+
+/// Rotary position embedding of x (rows, heads · headDim) by `positions` (one per row) as a
+/// differentiable operation. A rotation's inverse is its transpose — the rotation by -θ — so the
+/// backward pass rotates dy with sin negated.
+public func rotary(_ x: Variable, heads: Int, headDim: Int, positions: [Int32], table: RoPETable) -> Variable {
+    let rows = x.count / (heads * headDim)
+    precondition(positions.count == rows, "rotary: \(positions.count) positions for \(rows) rows")
+    table.ensureCapacity(Int(positions.max() ?? 0) + 1)
+    let y = FloatStorage(count: x.count, zeroed: false)
+    y.pointer.update(from: x.value.pointer, count: x.count)
+    table.apply(y.pointer, heads: heads, headDim: headDim, tokens: rows, positions: positions)
+    return Variable(y, shape: x.shape, parents: [x]) { out in
+        let back = FloatStorage(count: x.count, zeroed: false)
+        back.pointer.update(from: out.grad!.pointer, count: x.count)
+        let negated = table.sin.map { -$0 }
+        positions.withUnsafeBufferPointer { pos in
+            table.cos.withUnsafeBufferPointer { cosT in
+                negated.withUnsafeBufferPointer { sinT in
+                    Kernels.active.rope(RoPEArguments(x: back.pointer, tokens: rows, heads: heads, headDim: headDim,
+                                                      rotaryDims: table.config.rotaryDims, positions: pos.baseAddress!,
+                                                      cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: table.config.layout))
+                }
+            }
+        }
+        let g = x.gradient(), b = back.pointer
+        parallelElements(x.count) { range in for i in range { g[i] += b[i] } }
+    }
+}

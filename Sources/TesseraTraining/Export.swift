@@ -12,6 +12,7 @@ extension GPT {
     /// Writes DIR/config.json, DIR/model.safetensors and DIR/tokenizer.json.
     public func exportHuggingFace(to directory: String, tokenizerJSON: String) throws {
         guard config.bias else { throw TrainingError.invalidConfig("GPT-2 checkpoints have biases; train with bias: true to export") }
+        guard config.positions == "learned" else { throw TrainingError.invalidConfig("GPT-2 checkpoints have learned positions; a rotary GPT cannot be exported as one") }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let c = config
         let activationName = c.activation == "gelu_tanh" ? "gelu_new" : "gelu"

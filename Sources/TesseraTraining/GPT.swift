@@ -1,5 +1,5 @@
 // GPT for training: nanoGPT's model (Karpathy, model.py) on Tessera's autograd — token and learned
-// position embeddings, pre-LayerNorm blocks of causal self-attention and a GELU MLP, a final
+// position embeddings (or rotary positions on q and k, `positions: "rotary"`), pre-LayerNorm blocks of causal self-attention and a GELU MLP, a final
 // LayerNorm, and the output head tied to the token embedding. Parameter names are nanoGPT's, so a
 // checkpoint is a key-by-key copy of a PyTorch one (the fidelity test loads PyTorch's initial weights).
 //
@@ -23,6 +23,8 @@ public struct GPTConfig: Codable, Sendable, Equatable {
     public var dropout: Float = 0
     public var activation = "gelu"      // "gelu" (erf, nanoGPT) or "gelu_tanh" (GPT-2)
     public var layerNormEpsilon: Float = 1e-5
+    /// "learned" (a wpe table, GPT-2) or "rotary" (RoPE on q and k, NeoX layout, base 10000).
+    public var positions = "learned"
 
     public init(vocabularySize: Int, layers: Int, heads: Int, embedding: Int, blockSize: Int) {
         self.vocabularySize = vocabularySize; self.layers = layers; self.heads = heads
@@ -33,7 +35,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case vocabularySize = "vocab_size", layers = "n_layer", heads = "n_head", embedding = "n_embd", blockSize = "block_size"
-        case bias, dropout, activation, layerNormEpsilon = "ln_eps"
+        case bias, dropout, activation, layerNormEpsilon = "ln_eps", positions
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +49,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0
         activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu"
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
+        positions = try c.decodeIfPresent(String.self, forKey: .positions) ?? "learned"
     }
 
     public func validate() throws(TrainingError) {
@@ -54,6 +57,8 @@ public struct GPTConfig: Codable, Sendable, Equatable {
         guard embedding % heads == 0 else { throw .invalidConfig("n_embd \(embedding) is not a multiple of n_head \(heads)") }
         guard dropout >= 0 && dropout < 1 else { throw .invalidConfig("dropout must be in [0, 1), got \(dropout)") }
         guard ["gelu", "gelu_tanh"].contains(activation) else { throw .invalidConfig("activation must be gelu or gelu_tanh, got \(activation)") }
+        guard ["learned", "rotary"].contains(positions) else { throw .invalidConfig("positions must be learned or rotary, got \(positions)") }
+        guard positions == "learned" || (embedding / heads) % 2 == 0 else { throw .invalidConfig("rotary positions need an even head dimension") }
     }
 }
 
@@ -90,6 +95,7 @@ public final class GPT: Module {
     public let config: GPTConfig
     public let parameters: [Variable]
     private let table: [String: Variable]
+    private let rope: RoPETable?
 
     /// nanoGPT's initialisation: N(0, 0.02) weights, residual projections N(0, 0.02/sqrt(2·layers)),
     /// zero biases, unit LayerNorms, from a seeded generator.
@@ -104,7 +110,7 @@ public final class GPT: Module {
             list.append(Variable(values, shape: shape, requiresGrad: true, name: name))
         }
         add("transformer.wte.weight", [config.vocabularySize, c]) { std * $0.next() }
-        add("transformer.wpe.weight", [config.blockSize, c]) { std * $0.next() }
+        if config.positions == "learned" { add("transformer.wpe.weight", [config.blockSize, c]) { std * $0.next() } }
         for l in 0..<config.layers {
             let p = "transformer.h.\(l)."
             add(p + "ln_1.weight", [c]) { _ in 1 }
@@ -124,6 +130,7 @@ public final class GPT: Module {
         if config.bias { add("transformer.ln_f.bias", [c]) { _ in 0 } }
         parameters = list
         table = Dictionary(uniqueKeysWithValues: list.map { ($0.name, $0) })
+        rope = config.positions == "rotary" ? RoPETable(config: RoPEConfig(rotaryDims: c / config.heads, layout: .neox), capacity: config.blockSize) : nil
     }
 
     func p(_ name: String) -> Variable { table[name]! }
@@ -133,13 +140,20 @@ public final class GPT: Module {
     public func forward<R: RandomNumberGenerator>(_ ids: [Int32], batch: Int, tokens: Int, rng: inout R) -> Variable {
         precondition(ids.count == batch * tokens && tokens <= config.blockSize, "GPT: \(ids.count) ids for \(batch) x \(tokens) (block \(config.blockSize))")
         let c = config.embedding, eps = config.layerNormEpsilon, headDim = c / config.heads
-        var x = addRows(embedding(p("transformer.wte.weight"), ids), p("transformer.wpe.weight"), period: tokens)
+        var x = embedding(p("transformer.wte.weight"), ids)
+        if let wpe = optional("transformer.wpe.weight") { x = addRows(x, wpe, period: tokens) }
+        let positions = (0..<(batch * tokens)).map { Int32($0 % tokens) }
         x = dropout(x, p: config.dropout, using: &rng)
         for l in 0..<config.layers {
             let n = "transformer.h.\(l)."
             let h = layerNorm(x, weight: p(n + "ln_1.weight"), bias: optional(n + "ln_1.bias"), epsilon: eps)
             let qkv = linear(h, p(n + "attn.c_attn.weight"), optional(n + "attn.c_attn.bias"))
-            let a = causalSelfAttention(q: columns(qkv, 0..<c), k: columns(qkv, c..<(2 * c)), v: columns(qkv, (2 * c)..<(3 * c)),
+            var q = columns(qkv, 0..<c), k = columns(qkv, c..<(2 * c))
+            if let rope {
+                q = rotary(q, heads: config.heads, headDim: headDim, positions: positions, table: rope)
+                k = rotary(k, heads: config.heads, headDim: headDim, positions: positions, table: rope)
+            }
+            let a = causalSelfAttention(q: q, k: k, v: columns(qkv, (2 * c)..<(3 * c)),
                                         batch: batch, tokens: tokens, heads: config.heads, headDim: headDim)
             x = add(x, dropout(linear(a, p(n + "attn.c_proj.weight"), optional(n + "attn.c_proj.bias")), p: config.dropout, using: &rng))
             let h2 = layerNorm(x, weight: p(n + "ln_2.weight"), bias: optional(n + "ln_2.bias"), epsilon: eps)

@@ -195,7 +195,9 @@ public final class Trainer {
             "\($0.step),\($0.trainLoss),\($0.validationLoss.map { "\($0)" } ?? ""),\($0.learningRate),\(String(format: "%.1f", $0.tokensPerSecond))"
         }
         try (lines.joined(separator: "\n") + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
-        if case .tokenizer(_, let json) = data.encoding { try model.exportHuggingFace(to: config.output + "/model", tokenizerJSON: json) }
+        if case .tokenizer(_, let json) = data.encoding, model.config.positions == "learned", model.config.bias {
+            try model.exportHuggingFace(to: config.output + "/model", tokenizerJSON: json)
+        }
     }
 
     /// Continues from the checkpoint in `config.output`: weights, moments, step and log.

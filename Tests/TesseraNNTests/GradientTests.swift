@@ -99,6 +99,14 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    func testRotaryPositions() {
+        let table = RoPETable(config: RoPEConfig(rotaryDims: 8, base: 100, layout: .neox), capacity: 4)
+        let x = parameter([5, 16], seed: 21)
+        check("rotary (neox, grows its table)", inputs: [x]) { rotary($0[0], heads: 2, headDim: 8, positions: [0, 3, 1, 7, 2], table: table) }
+        let interleaved = RoPETable(config: RoPEConfig(rotaryDims: 4, base: 10000, layout: .interleaved), capacity: 16)
+        check("rotary (interleaved, partial)", inputs: [x]) { rotary($0[0], heads: 2, headDim: 8, positions: [0, 3, 1, 7, 2], table: interleaved) }
+    }
+
     func testDropoutScalesKeptValuesAndIsOffWithoutGradients() {
         var rng = SystemRandomNumberGenerator()
         let x = Variable([Float](repeating: 1, count: 10_000), shape: [10_000], requiresGrad: true)
