@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
         }
         settings.dataDirectory = (settings.dataDirectory as NSString).expandingTildeInPath
         let trainer = try Trainer(config: settings)
-        printErr("data: \(trainer.data.trainFiles.count) training files (\(trainer.data.train.count) characters), "
+        printErr("data: \(trainer.data.trainFiles.count) training files (\(trainer.data.train.count) tokens), "
                  + "\(trainer.data.validationFiles.count) validation (\(trainer.data.validation.count)); vocabulary \(trainer.data.encoding.vocabularySize) (\(settings.tokenizer))")
         printErr("model: \(trainer.model.parameterCount) parameters (\(settings.model.layers) layers, \(settings.model.embedding) wide, "
                  + "\(settings.model.heads) heads, block \(settings.model.blockSize)); \(ThreadPool.shared.threadCount) threads")
