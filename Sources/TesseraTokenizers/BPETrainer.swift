@@ -28,19 +28,7 @@ public struct BPETrainer {
 
         /// A tokenizer.json that Tessera and Hugging Face tokenizers load.
         public func tokenizerJSON() -> String {
-            func quote(_ s: String) -> String {
-                var out = "\""
-                for scalar in s.unicodeScalars {
-                    switch scalar {
-                    case "\"": out += "\\\""
-                    case "\\": out += "\\\\"
-                    case "\n": out += "\\n"
-                    default:
-                        if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-                    }
-                }
-                return out + "\""
-            }
+            let quote = JSONValue.quoted
             let ordinary = tokens.count - specialTokens.count
             let added = specialTokens.enumerated().map { i, t in
                 "{\"id\": \(ordinary + i), \"content\": \(quote(t)), \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"

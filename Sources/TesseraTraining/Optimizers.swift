@@ -55,6 +55,16 @@ public final class AdamW {
         }
     }
 
+    /// One plain training step on `loss`: clear the gradients, back-propagate, clip the global norm to
+    /// `clip`, take the scheduled rate for step `step` (if a schedule is given) and update.
+    public func minimise(_ loss: Variable, step: Int, schedule: LearningRateSchedule? = nil, clip: Float = 1) {
+        for p in parameters { p.zeroGrad() }
+        loss.backward()
+        clipGradientNorm(parameters, maxNorm: clip)
+        if let schedule { learningRate = schedule.rate(at: step) }
+        update()
+    }
+
     /// The moments, for checkpoints: "m.NAME" and "v.NAME" per parameter.
     public var state: [(String, FloatStorage)] {
         parameters.indices.flatMap { [("m." + parameters[$0].name, m[$0]), ("v." + parameters[$0].name, v[$0])] }

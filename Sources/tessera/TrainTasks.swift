@@ -60,12 +60,8 @@ struct TrainTask: ParsableCommand {
         for step in 0..<steps {
             let (x, _) = TextDataset.batch(from: dataset.train, batch: batch, tokens: length, seed: seed, step: step)
             let (inputs, targets) = BERT.mask(x, maskID: model.maskID, ordinaryTokens: ordinary, rng: &rng)
-            model.zeroGrad()
             let loss = model.loss(inputs: inputs, targets: targets, batch: batch, tokens: length)
-            loss.backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.learningRate = schedule.rate(at: step)
-            optimizer.update()
+            optimizer.minimise(loss, step: step, schedule: schedule)
             if (step + 1) % evalInterval == 0 || step + 1 == steps {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 printErr(String(format: "step %d/%d | masked-LM loss %.4f | held-out masked-token accuracy %.4f | %.0f s",
@@ -85,12 +81,8 @@ struct TrainTask: ParsableCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         for step in 0..<steps {
             let (source, target, labels) = SequenceReversal.batch(size: batch, length: length, rng: &rng)
-            model.zeroGrad()
             let loss = model.loss(source: source, target: target, labels: labels, batch: batch)
-            loss.backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.learningRate = schedule.rate(at: step)
-            optimizer.update()
+            optimizer.minimise(loss, step: step, schedule: schedule)
             if (step + 1) % evalInterval == 0 || step + 1 == steps {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 printErr(String(format: "step %d/%d | loss %.4f | exact match %.3f | %.0f s", step + 1, steps, loss.scalar,

@@ -27,11 +27,7 @@ final class EncoderModelsTests: XCTestCase {
         let before = accuracy()
         for step in 0..<200 {
             let (x, y) = batch()
-            model.zeroGrad()
-            model.loss(inputs: x, targets: y, batch: 16, tokens: 32).backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.learningRate = schedule.rate(at: step)
-            optimizer.update()
+            optimizer.minimise(model.loss(inputs: x, targets: y, batch: 16, tokens: 32), step: step, schedule: schedule)
         }
         let after = accuracy()
         print("BERT masked-token accuracy: \(before) before, \(after) after 200 steps")
@@ -53,11 +49,7 @@ final class EncoderModelsTests: XCTestCase {
         let schedule = LearningRateSchedule(maxLR: 3e-3, minLR: 3e-4, warmup: 30, decayIters: 600)
         for step in 0..<600 {
             let (x, y) = batch()
-            model.zeroGrad()
-            model.loss(inputs: x, targets: y, batch: 16, tokens: 32).backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.learningRate = schedule.rate(at: step)
-            optimizer.update()
+            optimizer.minimise(model.loss(inputs: x, targets: y, batch: 16, tokens: 32), step: step, schedule: schedule)
         }
         var correct = 0, total = 0
         for _ in 0..<8 { let (x, y) = batch(); let a = model.maskedAccuracy(inputs: x, targets: y, batch: 16, tokens: 32); correct += a.0; total += a.1 }
@@ -74,11 +66,7 @@ final class EncoderModelsTests: XCTestCase {
         let before = SequenceReversal.accuracy(model, count: 100, length: 6, seed: 77)
         for step in 0..<600 {
             let (source, target, labels) = SequenceReversal.batch(size: 32, length: 6, rng: &rng)
-            model.zeroGrad()
-            model.loss(source: source, target: target, labels: labels, batch: 32).backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.learningRate = schedule.rate(at: step)
-            optimizer.update()
+            optimizer.minimise(model.loss(source: source, target: target, labels: labels, batch: 32), step: step, schedule: schedule)
         }
         let after = SequenceReversal.accuracy(model, count: 100, length: 6, seed: 77)
         print("encoder-decoder reversal exact match: \(before) before, \(after) after 600 steps")
