@@ -146,20 +146,30 @@ struct Chat: ParsableCommand {
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         var messages: [[String: String]] = system.map { [["role": "system", "content": $0]] } ?? []
         printErr("Chatting with \(loaded.path). Empty line or Ctrl-D ends.")
+        let maxTokens = modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192)
+        var cache = try kvCache.makeCache(for: loaded.model, maxTokens: maxTokens)
+        var cachedIDs: [Int32] = []  // the tokens whose keys and values the cache holds, in order
         while true {
             FileHandle.standardError.write("> ".data(using: .utf8)!)
             guard let line = readLine(), !line.isEmpty else { break }
             messages.append(["role": "user", "content": line])
-            // Each turn re-renders the whole conversation; the prompt is recomputed (prefix caching
-            // arrives with the paged cache).
+            // Each turn re-renders the whole conversation, but only the tokens after the part the cache
+            // already holds run through the model: the cache is rewound to the common prefix (a ring
+            // that can no longer rewind that far starts over).
             let text = try template.render(messages: messages, addGenerationPrompt: true)
             let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)
-            let cache = try kvCache.makeCache(for: loaded.model, maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
-            let result = try generator.generate(prompt: ids, options: sampling.options, cache: cache) { piece in
+            var common = zip(cachedIDs, ids).prefix { $0 == $1 }.count
+            common = min(common, ids.count - 1)  // at least one token to run
+            do { try cache.truncate(to: common) } catch {
+                cache = try kvCache.makeCache(for: loaded.model, maxTokens: maxTokens)
+                common = 0
+            }
+            let result = try generator.generate(prompt: Array(ids[common...]), options: sampling.options, cache: cache) { piece in
                 FileHandle.standardOutput.write(piece.data(using: .utf8)!)
             }
+            cachedIDs = Array((ids + result.tokens).prefix(cache.length))
             print("")
-            printErr("[\(statistics(result, load: nil))]")
+            printErr("[\(statistics(result, load: nil)); \(common) conversation tokens reused from the cache]")
             messages.append(["role": "assistant", "content": result.text])
         }
     }
