@@ -87,11 +87,14 @@ public final class RoPETable: @unchecked Sendable {
 }
 
 extension RoPETable {
-    /// RoPE in place on `tokens` rows of (heads, headDim), token t rotated to positions[t] (< capacity).
-    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, tokens: Int, positions: [Int32]) {
+    /// RoPE in place on `tokens` rows of (heads, headDim), token t rotated to positions[t] (< capacity);
+    /// `inverse` rotates by -θ instead (a rotation's inverse, the backward pass of RoPE).
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, tokens: Int, positions: [Int32],
+                      inverse: Bool = false) {
+        let sines = inverse ? sin.map { -$0 } : sin
         positions.withUnsafeBufferPointer { pos in
             cos.withUnsafeBufferPointer { cosT in
-                sin.withUnsafeBufferPointer { sinT in
+                sines.withUnsafeBufferPointer { sinT in
                     Kernels.active.rope(RoPEArguments(x: x, tokens: tokens, heads: heads, headDim: headDim,
                                                       rotaryDims: config.rotaryDims, positions: pos.baseAddress!,
                                                       cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: config.layout))

@@ -207,8 +207,8 @@ public final class DecoderModel: @unchecked Sendable {
             let table = (local ? ropeLocal : nil) ?? ropeGlobal
             if policy.sinks > 0 { state.qRaw.pointer.update(from: q, count: T * qW) }
             if let table {
-                rotate(q, heads: c.headCount, tokens: T, positions: positions, table: table)
-                rotate(k, heads: c.kvHeadCount, tokens: T, positions: positions, table: table)
+                table.apply(q, heads: c.headCount, headDim: c.headDim, tokens: T, positions: positions)
+                table.apply(k, heads: c.kvHeadCount, headDim: c.headDim, tokens: T, positions: positions)
             }
             cache.append(layer: l, keys: k, values: state.v.pointer, count: T)
             let window = [local ? c.slidingWindow : nil, policy.window].compactMap { $0 }.min()
@@ -256,10 +256,6 @@ public final class DecoderModel: @unchecked Sendable {
             for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
         }
         return logits
-    }
-
-    private func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, tokens: Int, positions: [Int32], table: RoPETable) {
-        table.apply(x, heads: heads, headDim: config.headDim, tokens: tokens, positions: positions)
     }
 
     private func norm(_ x: UnsafePointer<Float>, _ n: NormWeights, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

@@ -48,16 +48,7 @@ public func rotary(_ x: Variable, heads: Int, headDim: Int, positions: [Int32], 
     return Variable(y, shape: x.shape, parents: [x]) { out in
         let back = FloatStorage(count: x.count, zeroed: false)
         back.pointer.update(from: out.grad!.pointer, count: x.count)
-        let negated = table.sin.map { -$0 }
-        positions.withUnsafeBufferPointer { pos in
-            table.cos.withUnsafeBufferPointer { cosT in
-                negated.withUnsafeBufferPointer { sinT in
-                    Kernels.active.rope(RoPEArguments(x: back.pointer, tokens: rows, heads: heads, headDim: headDim,
-                                                      rotaryDims: table.config.rotaryDims, positions: pos.baseAddress!,
-                                                      cos: cosT.baseAddress!, sin: sinT.baseAddress!, layout: table.config.layout))
-                }
-            }
-        }
+        table.apply(back.pointer, heads: heads, headDim: headDim, tokens: rows, positions: positions, inverse: true)
         let g = x.gradient(), b = back.pointer
         parallelElements(x.count) { range in for i in range { g[i] += b[i] } }
     }

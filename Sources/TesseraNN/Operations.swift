@@ -137,23 +137,6 @@ public func activation(_ kind: Activation, _ x: Variable) -> Variable {
     }
 }
 
-/// d act / dx at x.
-@inline(__always) public func activationDerivative(_ kind: Activation, _ x: Float) -> Float {
-    switch kind {
-    case .silu:
-        let s = 1 / (1 + expf(-x))
-        return s * (1 + x * (1 - s))
-    case .geluErf:
-        let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
-        let pdf = expf(-0.5 * x * x) * 0.39894228040143268
-        return cdf + x * pdf
-    case .geluTanh:
-        let k: Float = 0.79788456080286536, c: Float = 0.044715
-        let t = tanhf(k * (x + c * x * x * x))
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
-    }
-}
-
 /// Inverted dropout: zeroes each value with probability p and scales the rest by 1/(1-p).
 /// Identity when p == 0 or gradients are off (evaluation).
 public func dropout<R: RandomNumberGenerator>(_ x: Variable, p: Float, using rng: inout R) -> Variable {

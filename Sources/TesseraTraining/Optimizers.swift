@@ -10,6 +10,7 @@
 // Schedule (nanoGPT's get_lr): linear warmup lr·(it+1)/warmup, then cosine from lr down to minLR at
 // decayIters, then minLR.
 import Foundation
+import TesseraCore
 import TesseraNN
 
 /// Which parameters weight decay applies to: nanoGPT's rule, every tensor of rank >= 2 (matrices and
@@ -43,7 +44,7 @@ public final class AdamW {
             let decay = decays(p) ? 1 - lr * weightDecay : 1
             let value = p.value.pointer, mp = m[index].pointer, vp = v[index].pointer
             let (b1, b2, eps) = (beta1, beta2, epsilon)
-            parallelChunks(p.count) { range in
+            ThreadPool.shared.parallelRanges(p.count, grain: 32_768) { range in
                 for i in range {
                     value[i] *= decay
                     let g = grad[i]
@@ -157,9 +158,4 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
         let ratio = Double(it - warmup) / Double(max(1, decayIters - warmup))
         return minLR + Float(0.5 * (1 + cos(Double.pi * ratio))) * (maxLR - minLR)
     }
-}
-
-@inline(__always) func parallelChunks(_ count: Int, _ body: (Range<Int>) -> Void) {
-    if count < 65_536 { body(0..<count); return }
-    ThreadPoolAccess.parallelRanges(count, body)
 }
