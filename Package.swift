@@ -21,6 +21,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The server (TesseraServer) only: HTTP, logging, metrics, lifecycle.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // A private C shim: CPU feature detection, futex, atomics and intrinsics Swift cannot spell.
@@ -60,9 +67,19 @@ let package = Package(
                 swiftSettings: kernelOptimisation),
         // Requests: sampler, generation loop, model store.
         .target(name: "TesseraEngine", dependencies: ["TesseraModels", "TesseraTokenizers"]),
+        // The OpenAI-compatible HTTP server over the engine's async interface (Hummingbird 2).
+        .target(name: "TesseraServer", dependencies: [
+            "TesseraEngine",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .executableTarget(
             name: "tessera",
-            dependencies: ["TesseraEngine", "TesseraKernels", "TesseraFormats", "TesseraTokenizers", "TesseraTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["TesseraEngine", "TesseraServer", "TesseraKernels", "TesseraFormats", "TesseraTokenizers", "TesseraTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels"]),
         .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),
@@ -72,6 +89,9 @@ let package = Package(
         .testTarget(name: "TesseraTokenizersTests", dependencies: ["TesseraTokenizers"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels", "TesseraEngine"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine"], exclude: ["Resources"]),
+        .testTarget(name: "TesseraServerTests", dependencies: [
+            "TesseraServer", "TesseraTraining", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

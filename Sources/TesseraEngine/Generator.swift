@@ -2,6 +2,10 @@
 // streaming text as soon as it is complete UTF-8, until a stop token, a stop string, the token limit
 // or the end of the context. Stop strings are matched on the text: text that could still become a
 // stop string is held back until it cannot, so a stop string is never streamed.
+//
+// The loop reports each step (the token, the text it releases, its log-probabilities when asked) to a
+// callback that can also end generation early: the engine uses that to cancel a request whose
+// client has gone away.
 import Foundation
 import TesseraKVCache
 import TesseraModels
@@ -17,10 +21,15 @@ public struct GenerationOptions: Sendable {
     public var ignoreEOS: Bool
     /// What to do with a prompt that does not fit the context (with room for one new token).
     public var truncation: PromptTruncation
+    /// Report the log-probability of each chosen token and of this many most likely ones (nil: none).
+    /// They come from the model's distribution before penalties, bias and temperature, as in vLLM.
+    public var logprobs: Int?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), stopStrings: [String] = [],
-                stopTokens: Set<Int32> = [], ignoreEOS: Bool = false, truncation: PromptTruncation = .none) {
+                stopTokens: Set<Int32> = [], ignoreEOS: Bool = false, truncation: PromptTruncation = .none,
+                logprobs: Int? = nil) {
         self.truncation = truncation
+        self.logprobs = logprobs
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
@@ -41,6 +50,33 @@ public enum FinishReason: String, Sendable, Codable {
     case stop
     /// max tokens or the end of the context.
     case length
+    /// Ended early by its caller (a client that went away, a server shutting down); vLLM's "abort".
+    case cancelled = "abort"
+}
+
+/// One generated token with, when asked, its log-probability and the most likely alternatives.
+public struct GeneratedToken: Sendable, Equatable {
+    public var id: Int32
+    public var logprob: Float?
+    /// The most likely tokens at this step, most likely first.
+    public var topLogprobs: [TokenLogprob]
+
+    public init(id: Int32, logprob: Float? = nil, topLogprobs: [TokenLogprob] = []) {
+        self.id = id; self.logprob = logprob; self.topLogprobs = topLogprobs
+    }
+}
+
+public struct TokenLogprob: Sendable, Equatable {
+    public var id: Int32
+    public var logprob: Float
+    public init(id: Int32, logprob: Float) { self.id = id; self.logprob = logprob }
+}
+
+/// What one step of generation produced: a token (nil for the text released at the very end) and the
+/// text that became final with it (empty while UTF-8 or a possible stop string is incomplete).
+public struct GenerationStep: Sendable {
+    public var token: GeneratedToken?
+    public var text: String
 }
 
 public struct GenerationResult: Sendable {
@@ -118,6 +154,16 @@ public final class Generator {
     /// `onText` receives each new piece of text as it becomes final.
     public func generate(prompt: [Int32], options: GenerationOptions, cache givenCache: (any KVCache)? = nil,
                          onText: (String) -> Void = { _ in }) throws(GenerationError) -> GenerationResult {
+        try generate(prompt: prompt, options: options, cache: givenCache, onStep: { step in
+            if !step.text.isEmpty { onText(step.text) }
+            return true
+        })
+    }
+
+    /// Generates after `prompt`, reporting every step to `onStep`; returning false from it ends
+    /// generation with `FinishReason.cancelled` (no further model call is made).
+    public func generate(prompt: [Int32], options: GenerationOptions, cache givenCache: (any KVCache)? = nil,
+                         onStep: (GenerationStep) -> Bool) throws(GenerationError) -> GenerationResult {
         guard !prompt.isEmpty else { throw .emptyPrompt }
         do { try options.sampling.validate(vocabularySize: model.config.vocabularySize) } catch { throw .sampling(error) }
         let cache: any KVCache
@@ -146,7 +192,7 @@ public final class Generator {
         var tokens: [Int32] = [], text = ""
         var history = prompt
         var finish = FinishReason.length
-        var stoppedByString = false
+        var endedEarly = false
         while tokens.count < options.maxTokens {
             let next = sampler.sample(logits, history: history)
             if stopIDs.contains(next) { finish = .stop; break }
@@ -155,18 +201,36 @@ public final class Generator {
             let piece: String
             do { piece = try detokenizer.append(next) } catch { throw .tokenizer(error) }
             let (emit, stopped) = filter.push(piece)
-            if !emit.isEmpty { onText(emit); text += emit }
-            if stopped { finish = .stop; stoppedByString = true; break }
+            text += emit
+            let token = options.logprobs.map { Logprobs.of(next, in: logits, top: $0) } ?? GeneratedToken(id: next)
+            guard onStep(GenerationStep(token: token, text: emit)) else { finish = .cancelled; endedEarly = true; break }
+            if stopped { finish = .stop; endedEarly = true; break }
             if tokens.count == options.maxTokens || cache.length >= cache.maxTokens { break }
             do { logits = try model.forward([next], cache: cache) } catch { throw .model(error) }
         }
-        if !stoppedByString {
+        if !endedEarly {
             let (tail, _) = filter.push(detokenizer.finish())
             let rest = tail + filter.flush()
-            if !rest.isEmpty { onText(rest); text += rest }
+            if !rest.isEmpty { text += rest; _ = onStep(GenerationStep(token: nil, text: rest)) }
         }
         let t2 = DispatchTime.now().uptimeNanoseconds
         return GenerationResult(text: text, tokens: tokens, finishReason: finish, promptTokens: prompt.count,
                                 promptSeconds: Double(t1 - t0) / 1e9, decodeSeconds: Double(t2 - t1) / 1e9)
+    }
+}
+
+/// Log-probabilities of the model's distribution (log-softmax of the raw logits).
+public enum Logprobs {
+    /// The chosen token's log-probability and the `top` most likely tokens' (ties: lower id first).
+    public static func of(_ id: Int32, in logits: [Float], top: Int) -> GeneratedToken {
+        var maxLogit = -Float.infinity
+        for l in logits { maxLogit = max(maxLogit, l) }
+        var sum = 0.0
+        for l in logits { sum += exp(Double(l - maxLogit)) }
+        let logZ = Double(maxLogit) + log(sum)
+        func logprob(_ i: Int) -> Float { Float(Double(logits[i]) - logZ) }
+        let best = top > 0 ? Sampler.topIndices(logits, min(top, logits.count)) : []
+        return GeneratedToken(id: id, logprob: logprob(Int(id)),
+                              topLogprobs: best.map { TokenLogprob(id: Int32($0), logprob: logprob($0)) })
     }
 }

@@ -39,7 +39,7 @@ public indirect enum JSONValue: Sendable {
         }
     }
 
-    static func quoted(_ s: String) -> String {
+    public static func quoted(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

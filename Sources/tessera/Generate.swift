@@ -109,7 +109,7 @@ struct Generate: ParsableCommand {
             guard let template = loaded.chatTemplate else { throw ValidationError("the model has no chat template") }
             text = try template.render(messages: [["role": "user", "content": prompt]], addGenerationPrompt: true)
         }
-        let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)
+        let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)  // as ChatPrompt.ids does
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer)
         let cache = try kvCache.makeCache(for: loaded.model, maxTokens: modelOptions.contextSize ?? min(loaded.model.config.contextLength, 8192))
         if let window = try kvCache.policy.window, ids.count > window + kvCache.kvSinks, !quiet {
@@ -156,8 +156,7 @@ struct Chat: ParsableCommand {
             // Each turn re-renders the whole conversation, but only the tokens after the part the cache
             // already holds run through the model: the cache is rewound to the common prefix (a ring
             // that can no longer rewind that far starts over).
-            let text = try template.render(messages: messages, addGenerationPrompt: true)
-            let ids = loaded.tokenizer.encode(text, addSpecialTokens: true)
+            let ids = try ChatPrompt.ids(messages: messages, template: template, tokenizer: loaded.tokenizer)
             var common = zip(cachedIDs, ids).prefix { $0 == $1 }.count
             common = min(common, ids.count - 1)  // at least one token to run
             do { try cache.truncate(to: common) } catch {

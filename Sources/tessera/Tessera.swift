@@ -4,11 +4,11 @@ import TesseraCore
 import TesseraKernels
 
 @main
-struct Tessera: ParsableCommand {
+struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Tessera: run, serve, compress and fine-tune language models on the CPU.",
-        subcommands: [Generate.self, Chat.self, PerplexityCommand.self, Fetch.self, Info.self, Bench.self, Check.self, AttentionMap.self, Inspect.self, Tokenize.self, TokenizerCommand.self, Plot.self, Train.self, TrainTask.self])
+        subcommands: [Generate.self, Chat.self, Serve.self, PerplexityCommand.self, Fetch.self, Info.self, Bench.self, Check.self, AttentionMap.self, Inspect.self, Tokenize.self, TokenizerCommand.self, Plot.self, Train.self, TrainTask.self])
 }
 
 /// Options every compute command shares.
