@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraTokenizersTests", dependencies: ["TesseraTokenizers"], exclude: ["Goldens"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels", "TesseraEngine"], exclude: ["Goldens"]),
-        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine"], exclude: ["Resources"]),
+        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine", "TesseraKVCache"], exclude: ["Resources"]),
         .testTarget(name: "TesseraServerTests", dependencies: [
             "TesseraServer", "TesseraTraining", .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),

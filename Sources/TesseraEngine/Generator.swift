@@ -179,43 +179,90 @@ public final class Generator {
             let keepFirst = tokenizer.bosID.map { prompt.first == $0 } ?? false
             prompt = (keepFirst ? [prompt[0]] : []) + prompt.suffix(room - (keepFirst ? 1 : 0))
         }
-        var sampler = Sampler(options.sampling)
-        var detokenizer = StreamingDetokenizer(tokenizer)
-        var filter = StopStringFilter(options.stopStrings)
-        let stopIDs = options.stopTokens.union(options.ignoreEOS ? [] : tokenizer.endOfGenerationIDs)
+        var decoder = DecodeState(options: options, tokenizer: tokenizer, prompt: prompt)
 
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits: [Float]
         do { logits = try model.forward(prompt, cache: cache) } catch { throw .model(error) }
         let t1 = DispatchTime.now().uptimeNanoseconds
 
-        var tokens: [Int32] = [], text = ""
-        var history = prompt
         var finish = FinishReason.length
-        var endedEarly = false
-        while tokens.count < options.maxTokens {
-            let next = sampler.sample(logits, history: history)
-            if stopIDs.contains(next) { finish = .stop; break }
-            tokens.append(next)
-            history.append(next)
-            let piece: String
-            do { piece = try detokenizer.append(next) } catch { throw .tokenizer(error) }
-            let (emit, stopped) = filter.push(piece)
-            text += emit
-            let token = options.logprobs.map { Logprobs.of(next, in: logits, top: $0) } ?? GeneratedToken(id: next)
-            guard onStep(GenerationStep(token: token, text: emit)) else { finish = .cancelled; endedEarly = true; break }
-            if stopped { finish = .stop; endedEarly = true; break }
-            if tokens.count == options.maxTokens || cache.length >= cache.maxTokens { break }
-            do { logits = try model.forward([next], cache: cache) } catch { throw .model(error) }
+        var cancelled = false
+        while let step = try decoder.accept(logits) {
+            guard onStep(step) else { cancelled = true; break }
+            if decoder.finishReason != nil { break }
+            if cache.length >= cache.maxTokens { break }
+            do { logits = try model.forward([step.token!.id], cache: cache) } catch { throw .model(error) }
         }
-        if !endedEarly {
-            let (tail, _) = filter.push(detokenizer.finish())
-            let rest = tail + filter.flush()
-            if !rest.isEmpty { text += rest; _ = onStep(GenerationStep(token: nil, text: rest)) }
+        if cancelled { finish = .cancelled } else {
+            finish = decoder.finishReason ?? .length
+            let rest = try decoder.flush()
+            if !rest.isEmpty { _ = onStep(GenerationStep(token: nil, text: rest)) }
         }
+        let text = decoder.text, tokens = decoder.tokens
         let t2 = DispatchTime.now().uptimeNanoseconds
         return GenerationResult(text: text, tokens: tokens, finishReason: finish, promptTokens: prompt.count,
                                 promptSeconds: Double(t1 - t0) / 1e9, decodeSeconds: Double(t2 - t1) / 1e9)
+    }
+}
+
+/// One sequence's generation after its prompt: the sampler (with its seeded generator), the penalty
+/// history, the streaming detokenizer and the stop-string filter. The Generator drives one; the
+/// batching engine keeps one per request.
+public struct DecodeState {
+    private var sampler: Sampler
+    private var detokenizer: StreamingDetokenizer
+    private var filter: StopStringFilter
+    private let stopIDs: Set<Int32>
+    private let maxTokens: Int
+    private let logprobs: Int?
+    private var history: [Int32]
+    private var stoppedByString = false
+    public private(set) var tokens: [Int32] = []
+    /// The text released so far.
+    public private(set) var text = ""
+    /// Set once generation is over: a stop token or string (.stop), or max tokens (.length).
+    public private(set) var finishReason: FinishReason?
+
+    public init(options: GenerationOptions, tokenizer: any Tokenizer, prompt: [Int32]) {
+        sampler = Sampler(options.sampling)
+        detokenizer = StreamingDetokenizer(tokenizer)
+        filter = StopStringFilter(options.stopStrings)
+        stopIDs = options.stopTokens.union(options.ignoreEOS ? [] : tokenizer.endOfGenerationIDs)
+        maxTokens = options.maxTokens
+        logprobs = options.logprobs
+        history = prompt
+    }
+
+    /// Samples the next token from `logits` (vocab). Returns the step to report, or nil when the
+    /// token is a stop token (which is not reported) or generation was already over.
+    public mutating func accept(_ logits: [Float]) throws(GenerationError) -> GenerationStep? {
+        guard finishReason == nil else { return nil }
+        guard tokens.count < maxTokens else { finishReason = .length; return nil }
+        let next = sampler.sample(logits, history: history)
+        if stopIDs.contains(next) { finishReason = .stop; return nil }
+        tokens.append(next)
+        history.append(next)
+        let piece: String
+        do { piece = try detokenizer.append(next) } catch { throw .tokenizer(error) }
+        let (emit, stopped) = filter.push(piece)
+        text += emit
+        let token = logprobs.map { Logprobs.of(next, in: logits, top: $0) } ?? GeneratedToken(id: next)
+        if stopped { finishReason = .stop; stoppedByString = true } else if tokens.count == maxTokens { finishReason = .length }
+        return GenerationStep(token: token, text: emit)
+    }
+
+    /// Ends generation for a reason from outside (the context is full).
+    public mutating func end(_ reason: FinishReason) { if finishReason == nil { finishReason = reason } }
+
+    /// The text still held back (an incomplete character, a possible stop-string start), released at
+    /// the end; empty after a stop string, whose text is never sent.
+    public mutating func flush() throws(GenerationError) -> String {
+        guard !stoppedByString else { return "" }
+        let tail = detokenizer.finish()
+        let rest = filter.push(tail).emit + filter.flush()
+        text += rest
+        return rest
     }
 }
 

@@ -19,9 +19,11 @@ public struct EngineRequest: Sendable {
     public var options: GenerationOptions
     /// Lower runs first among waiting requests (vLLM's priority scheduling); ties keep arrival order.
     public var priority: Int
+    /// Requests with different salts never share prefix-cache blocks (tenant isolation); nil shares.
+    public var cacheSalt: String?
 
-    public init(id: String, prompt: [Int32], options: GenerationOptions, priority: Int = 0) {
-        self.id = id; self.prompt = prompt; self.options = options; self.priority = priority
+    public init(id: String, prompt: [Int32], options: GenerationOptions, priority: Int = 0, cacheSalt: String? = nil) {
+        self.id = id; self.prompt = prompt; self.options = options; self.priority = priority; self.cacheSalt = cacheSalt
     }
 }
 

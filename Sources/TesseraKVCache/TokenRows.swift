@@ -72,6 +72,15 @@ final class TokenRows {
         }
     }
 
+    /// Copies `count` slots from `source` on to `destination` on (keys, values and scales).
+    func copy(slots source: Int, to destination: Int, count: Int) {
+        let rowBytes = rowElements * elementBytes
+        (keys + destination * rowBytes).copyMemory(from: keys + source * rowBytes, byteCount: count * rowBytes)
+        (values + destination * rowBytes).copyMemory(from: values + source * rowBytes, byteCount: count * rowBytes)
+        (keyScales + destination * scaleCount).update(from: keyScales + source * scaleCount, count: count * scaleCount)
+        (valueScales + destination * scaleCount).update(from: valueScales + source * scaleCount, count: count * scaleCount)
+    }
+
     /// The rows from `slot` on, as attention reads them.
     func data(from slot: Int) -> AttentionKV {
         let row = rowElements

@@ -196,7 +196,16 @@ public enum FlashAttention {
                 }
             }
         }
-        // Merge the chunks of each row: rescale each partial to the overall maximum.
+        mergeChunks(s, chunks: chunks, partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
+                    output: output, logSumExp: logSumExp)
+    }
+
+    /// The last pass of split-key decode: each row's chunks, rescaled to the overall maximum, summed
+    /// and normalised. Partials are laid out (batch, kvHead, chunk, queries, group).
+    static func mergeChunks(_ s: AttentionShape, chunks: Int, partialMax: UnsafePointer<Float>, partialSum: UnsafePointer<Float>,
+                            partialOut: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            logSumExp: UnsafeMutablePointer<Float>?) {
+        let d = s.headDim, rowsPerKV = s.group * s.queries
         for b in 0..<s.batch {
             for h in 0..<s.queryHeads {
                 let kvh = h / s.group, g = h % s.group

@@ -89,7 +89,7 @@ public final class DecoderModel: @unchecked Sendable {
     let weights: ModelWeights
     let ropeGlobal: RoPETable?
     let ropeLocal: RoPETable?
-    private let state = RunState()
+    let state = RunState()
 
     init(config: TransformerConfig, weights: ModelWeights, precision: WeightPrecision) {
         self.config = config
@@ -181,8 +181,7 @@ public final class DecoderModel: @unchecked Sendable {
             throw .kvCache(error)
         }
         state.ensure(T, c)
-        let H = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, I = c.intermediateSize
-        let x = state.x.pointer, h = state.h.pointer
+        let H = c.hiddenSize, x = state.x.pointer
         let positions = (0..<T).map { Int32(start + $0) }
         ropeGlobal?.ensureCapacity(start + T)
         ropeLocal?.ensureCapacity(start + T)
@@ -194,6 +193,38 @@ public final class DecoderModel: @unchecked Sendable {
             kern.add(x, p, x, count: T * H)
         }
 
+        runLayers(tokens: T, positions: positions, keepUnrotated: { cache.policy(layer: $0).sinks > 0 }) { l, table in
+            let q = state.q.pointer, k = state.k.pointer
+            let policy = cache.policy(layer: l)
+            cache.append(layer: l, keys: k, values: state.v.pointer, count: T)
+            let window = [c.localLayers[l] ? c.slidingWindow : nil, policy.window].compactMap { $0 }.min()
+            CacheAttention.forward(CacheAttention.Query(q: q, unrotated: policy.sinks > 0 ? state.qRaw.pointer : nil, start: start,
+                                                        tokens: T, sinks: policy.sinks, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                                        scale: c.attentionScale, softcap: c.attentionSoftcap, window: window, rope: table),
+                                   segments: cache.segments(layer: l), output: state.attention.pointer, workspace: state.attentionWorkspace)
+        }
+        cache.commit(T)
+        guard let selection else { return [] }
+
+        // Output head, on the rows asked for.
+        let rows: Int
+        switch selection {
+        case .last: rows = 1
+        case .all: rows = T
+        case .tail(let n): rows = min(max(n, 1), T)
+        }
+        return outputHead(rows: Array((T - rows)..<T))
+    }
+
+    /// The layers over the T rows of the residual stream `state.x` at `positions`. Per layer,
+    /// `attend(layer, its RoPE table)` receives the rotated q, k and v (in state.q/k/v; with
+    /// `keepUnrotated(layer)`, the queries before RoPE in state.qRaw) and writes the attention output,
+    /// (T, heads, headDim), to state.attention.
+    func runLayers(tokens T: Int, positions: [Int32], keepUnrotated: (Int) -> Bool = { _ in false },
+                   attend: (Int, RoPETable?) -> Void) {
+        let c = config, kern = Kernels.active
+        let H = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, I = c.intermediateSize
+        let x = state.x.pointer, h = state.h.pointer
         for (l, layer) in weights.layers.enumerated() {
             // Attention block.
             norm(x, layer.attentionNorm, h, rows: T, cols: H)
@@ -202,20 +233,13 @@ public final class DecoderModel: @unchecked Sendable {
             let q = state.q.pointer, k = state.k.pointer
             if let n = layer.queryNorm { norm(q, n, q, rows: T * c.headCount, cols: c.headDim) }
             if let n = layer.keyNorm { norm(k, n, k, rows: T * c.kvHeadCount, cols: c.headDim) }
-            let local = c.localLayers[l]
-            let policy = cache.policy(layer: l)
-            let table = (local ? ropeLocal : nil) ?? ropeGlobal
-            if policy.sinks > 0 { state.qRaw.pointer.update(from: q, count: T * qW) }
+            let table = (c.localLayers[l] ? ropeLocal : nil) ?? ropeGlobal
+            if keepUnrotated(l) { state.qRaw.pointer.update(from: q, count: T * qW) }
             if let table {
                 table.apply(q, heads: c.headCount, headDim: c.headDim, tokens: T, positions: positions)
                 table.apply(k, heads: c.kvHeadCount, headDim: c.headDim, tokens: T, positions: positions)
             }
-            cache.append(layer: l, keys: k, values: state.v.pointer, count: T)
-            let window = [local ? c.slidingWindow : nil, policy.window].compactMap { $0 }.min()
-            CacheAttention.forward(CacheAttention.Query(q: q, unrotated: policy.sinks > 0 ? state.qRaw.pointer : nil, start: start,
-                                                        tokens: T, sinks: policy.sinks, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
-                                                        scale: c.attentionScale, softcap: c.attentionSoftcap, window: window, rope: table),
-                                   segments: cache.segments(layer: l), output: state.attention.pointer, workspace: state.attentionWorkspace)
+            attend(l, table)
             let o = state.out.pointer
             layer.attentionOutput(state.attention.pointer, m: T, out: o)
             if let n = layer.postAttentionNorm { norm(o, n, o, rows: T, cols: H) }
@@ -236,21 +260,16 @@ public final class DecoderModel: @unchecked Sendable {
             if let n = layer.postFeedForwardNorm { norm(o, n, o, rows: T, cols: H) }
             kern.add(x, o, x, count: T * H)
         }
-        cache.commit(T)
-        guard let selection else { return [] }
+    }
 
-        // Output head, on the rows asked for.
-        let rows: Int
-        switch selection {
-        case .last: rows = 1
-        case .all: rows = T
-        case .tail(let n): rows = min(max(n, 1), T)
-        }
-        let first = T - rows
-        norm(x + first * H, weights.outputNorm, h, rows: rows, cols: H)
-        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+    /// Logits (rows.count, vocab) of the given rows of the residual stream.
+    func outputHead(rows: [Int]) -> [Float] {
+        let c = config, H = c.hiddenSize
+        let x = state.x.pointer, h = state.h.pointer
+        for (i, r) in rows.enumerated() { norm(x + r * H, weights.outputNorm, h + i * H, rows: 1, cols: H) }
+        var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in
-            weights.output(h, m: rows, out: out.baseAddress!)
+            weights.output(h, m: rows.count, out: out.baseAddress!)
         }
         if let cap = c.finalLogitSoftcap {
             for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
@@ -258,7 +277,7 @@ public final class DecoderModel: @unchecked Sendable {
         return logits
     }
 
-    private func norm(_ x: UnsafePointer<Float>, _ n: NormWeights, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    func norm(_ x: UnsafePointer<Float>, _ n: NormWeights, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         switch config.norm {
         case .rms:
             Kernels.active.rmsNorm(x, weight: n.weight.pointer, y, rows: rows, cols: cols, epsilon: config.normEpsilon)
@@ -269,7 +288,7 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// Copies the fused projection's (T, q | k | v) rows into the separate q, k, v buffers.
-    private func split(_ T: Int, qW: Int, kvW: Int) {
+    func split(_ T: Int, qW: Int, kvW: Int) {
         let src = state.qkv.pointer, row = qW + 2 * kvW
         for t in 0..<T {
             (state.q.pointer + t * qW).update(from: src + t * row, count: qW)

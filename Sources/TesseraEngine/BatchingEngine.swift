@@ -1,0 +1,274 @@
+// BatchingEngine: continuous batching (iteration-level scheduling) over a paged KV cache — the
+// engine's async interface as vLLM implements it.
+//
+// One worker thread runs steps. Each step it takes newly submitted requests into the scheduler, drops
+// cancelled ones, asks the scheduler what to compute (decodes first, then prefill chunks, within the
+// token budget; preempting when blocks run out), makes the block copies that copy-on-write asks for,
+// runs every scheduled sequence's tokens through the model in one pass (DecoderModel.forward(batch:)),
+// and samples a token for each sequence whose computation reached its end. Requests join and leave
+// the batch at any step, so a short request never waits for a long one to finish.
+//
+// Each request keeps its own DecodeState (seeded sampler, penalties, detokenizer, stop strings), so
+// batching never changes what a request samples from the logits it gets.
+import Foundation
+import Synchronization
+import TesseraKVCache
+import TesseraModels
+import TesseraTokenizers
+
+public struct BatchingConfiguration: Sendable {
+    public var scheduler: SchedulerConfig
+    /// Memory for the paged KV cache.
+    public var kvCacheBytes: Int
+    /// Tokens per block.
+    public var blockSize: Int
+    public var elementType: KVElementType
+    public var prefixCaching: Bool
+    /// Requests allowed to wait before `submit` refuses (EngineError.overloaded).
+    public var maxWaiting: Int
+    /// The most tokens one request may hold (prompt + completion); nil: the model's context.
+    public var maxModelLength: Int?
+
+    public init(scheduler: SchedulerConfig = SchedulerConfig(), kvCacheBytes: Int = 512 << 20, blockSize: Int = 16,
+                elementType: KVElementType = .float32, prefixCaching: Bool = true, maxWaiting: Int = 256, maxModelLength: Int? = nil) {
+        self.scheduler = scheduler; self.kvCacheBytes = kvCacheBytes; self.blockSize = blockSize
+        self.elementType = elementType; self.prefixCaching = prefixCaching; self.maxWaiting = maxWaiting
+        self.maxModelLength = maxModelLength
+    }
+}
+
+/// Sendable by construction: the model, scheduler, cache and decode states are touched by the worker
+/// thread alone; submissions and statistics pass through a mutex.
+public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
+    public let maxModelLength: Int
+    public let tokenizer: any Tokenizer
+    public let configuration: BatchingConfiguration
+    private let model: DecoderModel
+    private let storage: PagedKVStorage
+    private let scheduler: Scheduler
+    private let shared = Mutex(Shared())
+    private let wakeUp = NSCondition()
+    /// Worker-thread state: every request the scheduler holds, by id.
+    private var jobs: [RequestKey: Job] = [:]
+
+    private struct Shared: ~Copyable {
+        var incoming: [Job] = []
+        var accepting = true
+        var stopped = false
+        var paused = false
+        var cancelEverything = false
+        var stats = EngineStats()
+        var active = 0  // requests submitted and not yet finished
+        var nextID = 0
+    }
+
+    private final class Job: @unchecked Sendable {
+        let request: EngineRequest
+        let key: RequestKey
+        let arrival = DispatchTime.now().uptimeNanoseconds
+        let continuation: EngineStream.Continuation
+        let cancelled = Atomic<Bool>(false)
+        // Worker-thread state.
+        var decode: DecodeState
+        var scheduled: SchedulerRequest?
+        var firstScheduled: UInt64?
+        var firstToken: UInt64?
+
+        init(request: EngineRequest, key: RequestKey, continuation: EngineStream.Continuation, tokenizer: any Tokenizer) {
+            self.request = request
+            self.key = key
+            self.continuation = continuation
+            decode = DecodeState(options: request.options, tokenizer: tokenizer, prompt: request.prompt)
+        }
+    }
+
+    public init(model: DecoderModel, tokenizer: any Tokenizer, configuration: BatchingConfiguration = BatchingConfiguration()) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.configuration = configuration
+        storage = model.makePagedStorage(bytes: configuration.kvCacheBytes, blockSize: configuration.blockSize,
+                                         elementType: configuration.elementType)
+        let pool = BlockPool(blockCount: storage.blockCount, blockSize: storage.blockSize)
+        scheduler = Scheduler(config: configuration.scheduler,
+                              cache: PagedCacheManager(pool: pool, prefixCaching: configuration.prefixCaching))
+        let context = min(configuration.maxModelLength ?? model.config.contextLength, model.config.contextLength)
+        maxModelLength = min(context, storage.blockCount * storage.blockSize)
+        let thread = Thread { self.workerLoop() }
+        thread.name = "tessera-batching"
+        thread.start()
+    }
+
+    /// Token slots in the paged cache.
+    public var cacheTokens: Int { storage.blockCount * storage.blockSize }
+    public var cacheBytes: Int { storage.allocatedBytes }
+
+    public func submit(_ request: EngineRequest) throws(EngineError) -> EngineStream {
+        try validate(request)
+        let (stream, continuation) = EngineStream.makeStream()
+        let job = try shared.withLock { (s: inout Shared) throws(EngineError) -> Job in
+            guard s.accepting else { throw .shuttingDown }
+            guard s.stats.waiting + s.incoming.count < configuration.maxWaiting else {
+                throw .overloaded(waiting: s.stats.waiting + s.incoming.count)
+            }
+            let job = Job(request: request, key: "\(s.nextID)", continuation: continuation, tokenizer: tokenizer)
+            s.nextID += 1
+            s.incoming.append(job)
+            s.active += 1
+            return job
+        }
+        continuation.onTermination = { [weak job, weak self] termination in
+            guard case .cancelled = termination else { return }
+            job?.cancelled.store(true, ordering: .relaxed)
+            self?.signal()
+        }
+        signal()
+        return stream
+    }
+
+    public func stats() -> EngineStats { shared.withLock { $0.stats } }
+    public var isIdle: Bool { shared.withLock { $0.active == 0 } }
+    public func beginShutdown() { shared.withLock { $0.accepting = false } }
+    public func cancelAll() { shared.withLock { $0.cancelEverything = true }; signal() }
+    public func pause() { shared.withLock { $0.paused = true } }
+    public func resume() { shared.withLock { $0.paused = false }; signal() }
+    /// Ends the worker once nothing is left to do.
+    public func stop() { shared.withLock { $0.stopped = true; $0.accepting = false }; signal() }
+
+    private func signal() { wakeUp.lock(); wakeUp.signal(); wakeUp.unlock() }
+
+    // MARK: - The worker
+
+    private func workerLoop() {
+        while true {
+            // Take new requests and cancellations; sleep while there is nothing to run (or paused).
+            wakeUp.lock()
+            while true {
+                let (incoming, cancelEverything, paused, stopped) = shared.withLock { s in
+                    defer { s.incoming.removeAll(); s.cancelEverything = false }
+                    return (s.incoming, s.cancelEverything, s.paused, s.stopped)
+                }
+                admit(incoming)
+                for job in jobs.values where cancelEverything || job.cancelled.load(ordering: .relaxed) {
+                    finish(job, reason: .cancelled)
+                }
+                publishStats()
+                if !paused && !jobs.isEmpty { break }
+                if stopped && jobs.isEmpty { wakeUp.unlock(); return }
+                wakeUp.wait()
+            }
+            wakeUp.unlock()
+            step()
+            publishStats()
+        }
+    }
+
+    private func admit(_ incoming: [Job]) {
+        for job in incoming {
+            let request = SchedulerRequest(id: job.key, prompt: job.request.prompt, priority: job.request.priority,
+                                           arrival: scheduler.nextArrival(), salt: Self.salt(job.request.cacheSalt))
+            job.scheduled = request
+            jobs[job.key] = job
+            scheduler.add(request)
+        }
+    }
+
+    private static func salt(_ text: String?) -> UInt64 {
+        guard let text else { return 0 }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return h | 1  // never 0, the shared salt
+    }
+
+    /// One iteration: schedule, run the batch, sample.
+    private func step() {
+        let plan = scheduler.schedule()
+        guard !plan.entries.isEmpty else {
+            // Nothing fits even alone (cannot happen for validated requests); fail the head of the queue.
+            if let head = scheduler.waiting.first, let job = jobs[head.id], scheduler.running.isEmpty {
+                fail(job, EngineError.generation("the request needs more KV-cache blocks than the pool has"))
+            }
+            return
+        }
+        for entry in plan.entries {
+            for copy in entry.copies { storage.copyBlock(copy.from, to: copy.to) }
+            if let job = jobs[entry.request.id], job.firstScheduled == nil {
+                let now = DispatchTime.now().uptimeNanoseconds
+                job.firstScheduled = now
+                job.continuation.yield(.scheduled(queueSeconds: Double(now - job.arrival) / 1e9,
+                                                  cachedPromptTokens: entry.request.cachedPromptTokens))
+            }
+        }
+        let batch = plan.entries.map { entry in
+            BatchSequence(tokens: Array(entry.request.tokens[entry.start..<(entry.start + entry.count)]), start: entry.start,
+                          blockTable: scheduler.cache.blockTable(entry.request.id), wantsLogits: entry.samples)
+        }
+        let logits: [Float]
+        do { logits = try model.forward(batch: batch, cache: storage) } catch {
+            for entry in plan.entries { if let job = jobs[entry.request.id] { fail(job, EngineError.generation("\(error)")) } }
+            return
+        }
+        scheduler.finishStep(plan)
+
+        let vocabulary = model.config.vocabularySize
+        var row = 0
+        for entry in plan.entries where entry.samples {
+            defer { row += 1 }
+            guard let job = jobs[entry.request.id] else { continue }
+            let rowLogits = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+            do {
+                if let output = try job.decode.accept(rowLogits) {
+                    if let token = output.token { entry.request.append(token.id) }
+                    if job.firstToken == nil { job.firstToken = DispatchTime.now().uptimeNanoseconds }
+                    job.continuation.yield(.output(output))
+                }
+            } catch {
+                fail(job, EngineError.generation("\(error)"))
+                continue
+            }
+            if entry.request.tokenCount >= maxModelLength { job.decode.end(.length) }
+            if let reason = job.decode.finishReason { finish(job, reason: reason) }
+        }
+    }
+
+    /// Ends a request: releases its text held back, reports the summary, frees its blocks.
+    private func finish(_ job: Job, reason: FinishReason) {
+        if reason != .cancelled, let rest = try? job.decode.flush(), !rest.isEmpty {
+            job.continuation.yield(.output(GenerationStep(token: nil, text: rest)))
+        }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let scheduled = job.firstScheduled ?? now, first = job.firstToken ?? now
+        job.continuation.yield(.finished(EngineSummary(
+            finishReason: reason, promptTokens: job.request.prompt.count,
+            cachedPromptTokens: job.scheduled?.cachedPromptTokens ?? 0, completionTokens: job.decode.tokens.count,
+            queueSeconds: Double(scheduled - job.arrival) / 1e9, prefillSeconds: Double(first - scheduled) / 1e9,
+            decodeSeconds: Double(now - first) / 1e9)))
+        job.continuation.finish()
+        remove(job)
+    }
+
+    private func fail(_ job: Job, _ error: EngineError) {
+        job.continuation.finish(throwing: error)
+        remove(job)
+    }
+
+    private func remove(_ job: Job) {
+        scheduler.remove(job.key)
+        jobs[job.key] = nil
+        shared.withLock { $0.active -= 1 }
+    }
+
+    private func publishStats() {
+        let pool = scheduler.cache.pool
+        let running = scheduler.running.count, waiting = scheduler.waiting.count
+        let preemptions = scheduler.preemptionCount
+        let queries = scheduler.cache.prefixQueries, hits = scheduler.cache.prefixHits
+        shared.withLock { s in
+            s.stats.running = running
+            s.stats.waiting = waiting + s.incoming.count
+            s.stats.kvCacheUsage = Double(pool.usedBlockCount) / Double(pool.blockCount)
+            s.stats.preemptions = preemptions
+            s.stats.prefixCacheQueries = queries
+            s.stats.prefixCacheHits = hits
+        }
+    }
+}

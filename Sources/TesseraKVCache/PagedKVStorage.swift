@@ -1,0 +1,62 @@
+// The tensors of the paged KV cache: per layer, one store of blockCount · blockSize token slots (f32,
+// or int8 with a scale per 16 values, as TokenRows holds them); block b is slots b·B ..< (b+1)·B. The
+// block pool and the cache manager decide which blocks a request uses; the model writes its new keys
+// and values through the slots of its block table and attends over its blocks as pages.
+import TesseraKernels
+
+public final class PagedKVStorage {
+    public let layerCount: Int
+    public let blockCount: Int
+    public let blockSize: Int
+    public let kvHeads: Int, headDim: Int
+    public let elementType: KVElementType
+    private let layers: [TokenRows]
+
+    public init(layers: Int, blockCount: Int, blockSize: Int, kvHeads: Int, headDim: Int, elementType: KVElementType = .float32) {
+        layerCount = layers
+        self.blockCount = blockCount
+        self.blockSize = blockSize
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.elementType = elementType
+        self.layers = (0..<layers).map { _ in
+            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize)
+        }
+    }
+
+    /// Bytes one token slot costs over all layers.
+    public var bytesPerToken: Int { layers.reduce(0) { $0 + $1.bytesPerToken } }
+    public var allocatedBytes: Int { layers.reduce(0) { $0 + $1.allocatedBytes } }
+
+    /// Blocks of `blockSize` tokens that fit in `bytes` (at least one).
+    public static func blocks(fitting bytes: Int, layers: Int, blockSize: Int, kvHeads: Int, headDim: Int,
+                              elementType: KVElementType) -> Int {
+        let probe = TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: 0)
+        return max(1, bytes / (layers * probe.bytesPerToken * blockSize))
+    }
+
+    /// Stores `count` tokens' keys and values (each (count, kvHeads, headDim)) of layer `layer` at the
+    /// positions [start, start + count) of a sequence whose blocks are `table`.
+    public func write(layer: Int, table: [Int], start: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) {
+        let row = kvHeads * headDim
+        var written = 0
+        while written < count {
+            let position = start + written
+            let block = table[position / blockSize], offset = position % blockSize
+            let run = min(blockSize - offset, count - written)
+            layers[layer].write(slot: block * blockSize + offset, keys: keys + written * row, values: values + written * row, count: run)
+            written += run
+        }
+    }
+
+    /// The pages of a sequence's first `tokens` positions in layer `layer`, in order.
+    public func pages(layer: Int, table: [Int], tokens: Int) -> [AttentionKV] {
+        let used = (tokens + blockSize - 1) / blockSize
+        return table.prefix(used).map { layers[layer].data(from: $0 * blockSize) }
+    }
+
+    /// Copies block `source` to `destination` in every layer (copy-on-write of a shared block).
+    public func copyBlock(_ source: Int, to destination: Int) {
+        for rows in layers { rows.copy(slots: source * blockSize, to: destination * blockSize, count: blockSize) }
+    }
+}

@@ -1,0 +1,88 @@
+// The forward pass of a continuous-batching step: the new tokens of many sequences — prefill chunks
+// and single decode tokens mixed — run through the weights together, as one (T_total, hidden) batch,
+// so every weight matrix is read once per step, not once per sequence. Only attention is per
+// sequence: each sequence writes its keys and values into its blocks of the paged cache and attends
+// over its own pages (PagedAttention), masked causally in its own positions.
+import TesseraCore
+import TesseraKVCache
+import TesseraKernels
+
+/// One sequence's share of a batched step.
+public struct BatchSequence: Sendable {
+    /// The tokens to run, at positions start ..< start + tokens.count (the positions before are cached).
+    public var tokens: [Int32]
+    public var start: Int
+    /// The sequence's blocks in the paged cache, enough for start + tokens.count tokens.
+    public var blockTable: [Int]
+    /// Whether the logits of its last token are wanted (it samples this step).
+    public var wantsLogits: Bool
+
+    public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool) {
+        self.tokens = tokens; self.start = start; self.blockTable = blockTable; self.wantsLogits = wantsLogits
+    }
+}
+
+extension DecoderModel {
+    /// A paged KV cache sized for this model: `bytes` of blocks of `blockSize` tokens.
+    public func makePagedStorage(bytes: Int, blockSize: Int = 16, elementType: KVElementType = .float32) -> PagedKVStorage {
+        let c = config
+        let blocks = PagedKVStorage.blocks(fitting: bytes, layers: c.layerCount, blockSize: blockSize, kvHeads: c.kvHeadCount,
+                                           headDim: c.headDim, elementType: elementType)
+        return PagedKVStorage(layers: c.layerCount, blockCount: blocks, blockSize: blockSize, kvHeads: c.kvHeadCount,
+                              headDim: c.headDim, elementType: elementType)
+    }
+
+    /// Runs one step: every sequence's new tokens, in one pass through the weights. Returns the logits
+    /// (one row per sequence that wants them, in batch order), (rows, vocab) row-major.
+    public func forward(batch: [BatchSequence], cache: PagedKVStorage) throws(ModelError) -> [Float] {
+        let c = config, kern = Kernels.active
+        let T = batch.reduce(0) { $0 + $1.tokens.count }
+        guard T > 0 else { return [] }
+        var positions: [Int32] = [], tokens: [Int32] = [], lastRows: [Int] = []
+        positions.reserveCapacity(T); tokens.reserveCapacity(T)
+        var end = 0
+        for sequence in batch {
+            for id in sequence.tokens where id < 0 || Int(id) >= weights.embedding.rows {
+                throw .invalidToken(id, vocabularySize: weights.embedding.rows)
+            }
+            let last = sequence.start + sequence.tokens.count
+            let limit = min(c.contextLength, weights.positions?.rows ?? Int.max)
+            if last > limit { throw .promptTooLong(tokens: last, limit: limit) }
+            precondition(sequence.blockTable.count * cache.blockSize >= last, "the block table is too short for \(last) tokens")
+            tokens += sequence.tokens
+            positions += (sequence.start..<last).map { Int32($0) }
+            end += sequence.tokens.count
+            if sequence.wantsLogits { lastRows.append(end - 1) }
+        }
+        state.ensure(T, c)
+        let H = c.hiddenSize, x = state.x.pointer
+        let maxPosition = Int(positions.max() ?? 0) + 1
+        ropeGlobal?.ensureCapacity(maxPosition)
+        ropeLocal?.ensureCapacity(maxPosition)
+        weights.embedding.gather(tokens, into: x)
+        if let table = weights.positions {
+            let p = state.out.pointer
+            table.gather(positions, into: p)
+            kern.add(x, p, x, count: T * H)
+        }
+
+        let qW = c.queryWidth, kvW = c.kvWidth
+        runLayers(tokens: T, positions: positions) { l, _ in
+            let window = c.localLayers[l] ? c.slidingWindow : nil
+            var offset = 0
+            for sequence in batch {
+                let n = sequence.tokens.count, keys = sequence.start + n
+                cache.write(layer: l, table: sequence.blockTable, start: sequence.start, keys: state.k.pointer + offset * kvW,
+                            values: state.v.pointer + offset * kvW, count: n)
+                let shape = AttentionShape(queries: n, keys: keys, queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                           scale: c.attentionScale, softcap: c.attentionSoftcap,
+                                           mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start))
+                PagedAttention.forward(shape, q: state.q.pointer + offset * qW,
+                                       pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
+                                       pageSize: cache.blockSize, output: state.attention.pointer + offset * qW)
+                offset += n
+            }
+        }
+        return lastRows.isEmpty ? [] : outputHead(rows: lastRows)
+    }
+}

@@ -1,0 +1,110 @@
+// Continuous batching on a real (tiny) model: greedy outputs of requests run together equal their
+// outputs run alone (batch invariance), also when a small pool forces preemptions, when prompts are
+// prefilled in chunks, when prompts share cached prefixes, and with int8 blocks.
+import Foundation
+import TesseraEngine
+import TesseraKVCache
+import TesseraModels
+import XCTest
+
+final class BatchingEngineTests: XCTestCase, @unchecked Sendable {
+    static let prompts = ["To be, or not to be", "The quick brown fox", "Hello world! How are you today?", "I am",
+                          "whether 'tis nobler in the mind to suffer the slings and arrows", "fine"]
+
+    func ids(_ text: String) -> [Int32] { TinyChatModel.loaded.tokenizer.encode(text, addSpecialTokens: true) }
+
+    func request(_ prompt: [Int32], maxTokens: Int = 12, id: String = "r") -> EngineRequest {
+        EngineRequest(id: id, prompt: prompt, options: GenerationOptions(maxTokens: maxTokens, sampling: .greedy, ignoreEOS: true))
+    }
+
+    /// Greedy tokens of one prompt alone (the Generator over an f32 or int8 cache).
+    func alone(_ prompt: [Int32], maxTokens: Int = 12, elementType: KVElementType = .float32) throws -> [Int32] {
+        let loaded = TinyChatModel.loaded
+        let cache = try loaded.model.makeCache(KVCacheOptions(elementType: elementType))
+        return try Generator(model: loaded.model, tokenizer: loaded.tokenizer)
+            .generate(prompt: prompt, options: GenerationOptions(maxTokens: maxTokens, sampling: .greedy, ignoreEOS: true), cache: cache).tokens
+    }
+
+    /// Submits every prompt while the engine is paused, so they start together, and collects their tokens.
+    func together(_ engine: BatchingEngine, _ prompts: [[Int32]], maxTokens: Int = 12) async throws -> [[Int32]] {
+        engine.pause()
+        let streams = try prompts.enumerated().map { try engine.submit(request($1, maxTokens: maxTokens, id: "\($0)")) }
+        engine.resume()
+        return try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
+            for (i, stream) in streams.enumerated() {
+                group.addTask {
+                    var tokens: [Int32] = []
+                    for try await event in stream { if case .output(let step) = event, let t = step.token { tokens.append(t.id) } }
+                    return (i, tokens)
+                }
+            }
+            var results = [[Int32]](repeating: [], count: prompts.count)
+            for try await (i, tokens) in group { results[i] = tokens }
+            return results
+        }
+    }
+
+    func engine(_ configuration: BatchingConfiguration = BatchingConfiguration(kvCacheBytes: 4 << 20)) -> BatchingEngine {
+        BatchingEngine(model: TinyChatModel.loaded.model, tokenizer: TinyChatModel.loaded.tokenizer, configuration: configuration)
+    }
+
+    func testRequestsRunTogetherEqualTheirOutputsAlone() async throws {
+        let prompts = Self.prompts.map(ids)
+        let expected = try prompts.map { try alone($0) }
+        let engine = self.engine()
+        let found = try await together(engine, prompts)
+        XCTAssertEqual(found, expected)
+        XCTAssertTrue(engine.isIdle)
+        XCTAssertEqual(engine.stats().kvCacheUsage, 0, "every block is free again")
+    }
+
+    func testPreemptionAndChunkedPrefillKeepTheOutputs() async throws {
+        let prompts = Self.prompts.map(ids)
+        let expected = try prompts.map { try alone($0, maxTokens: 20) }
+        // 6 blocks of 16 tokens (512 bytes a token): the six requests need about 12 together.
+        let tight = BatchingConfiguration(scheduler: SchedulerConfig(maxBatchedTokens: 8, maxSequences: 6), kvCacheBytes: 6 * 16 * 512)
+        let engine = self.engine(tight)
+        XCTAssertEqual(engine.cacheTokens, 96)
+        let found = try await together(engine, prompts, maxTokens: 20)
+        XCTAssertEqual(found, expected)
+        XCTAssertGreaterThan(engine.stats().preemptions, 0, "the small pool must preempt")
+    }
+
+    func testSharedPrefixesComeFromTheCache() async throws {
+        let system = ids(String(repeating: "To be, or not to be, that is the question. ", count: 3))
+        XCTAssertGreaterThan(system.count, 40)
+        let engine = self.engine()
+        let first = try await engine.complete(request(system + ids("Hello"), id: "a"))
+        let second = try await engine.complete(request(system + ids("The quick"), id: "b"))
+        XCTAssertEqual(first.summary.cachedPromptTokens, 0)
+        XCTAssertEqual(second.summary.cachedPromptTokens, system.count / 16 * 16, "every full block of the shared prefix")
+        XCTAssertEqual(second.tokens.map(\.id), try alone(system + ids("The quick")))
+        XCTAssertGreaterThan(engine.stats().prefixCacheHits, 0)
+    }
+
+    func testInt8BlocksMatchTheInt8Cache() async throws {
+        let prompts = Self.prompts.map(ids)
+        let expected = try prompts.map { try alone($0, elementType: .int8) }
+        let engine = self.engine(BatchingConfiguration(kvCacheBytes: 4 << 20, elementType: .int8))
+        let found = try await together(engine, prompts)
+        XCTAssertEqual(found, expected)
+    }
+
+    func testACancelledRequestLeavesTheBatch() async throws {
+        let engine = self.engine()
+        let long = try engine.submit(request(ids("Hello"), maxTokens: 200, id: "long"))
+        let short = try engine.submit(request(ids("The quick"), maxTokens: 5, id: "short"))
+        var outputs = 0
+        for try await event in long {
+            if case .output = event { outputs += 1 }
+            if outputs == 3 { break }
+        }
+        var shortTokens = 0
+        for try await event in short { if case .output(let s) = event, s.token != nil { shortTokens += 1 } }
+        XCTAssertEqual(shortTokens, 5)
+        let deadline = Date().addingTimeInterval(10)
+        while !engine.isIdle && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        XCTAssertTrue(engine.isIdle)
+        XCTAssertEqual(engine.stats().kvCacheUsage, 0)
+    }
+}
