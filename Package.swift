@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `tessera bench serve`'s HTTP client (already built for HummingbirdTesting).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.30.0"),
     ],
     targets: [
         // A private C shim: CPU feature detection, futex, atomics and intrinsics Swift cannot spell.
@@ -79,7 +81,8 @@ let package = Package(
         ]),
         .executableTarget(
             name: "tessera",
-            dependencies: ["TesseraEngine", "TesseraServer", "TesseraKernels", "TesseraFormats", "TesseraTokenizers", "TesseraTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["TesseraEngine", "TesseraServer", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"), "TesseraKernels", "TesseraFormats", "TesseraTokenizers", "TesseraTraining", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraKernelsTests", dependencies: ["TesseraKernels"]),
         .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),

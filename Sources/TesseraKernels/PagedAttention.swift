@@ -12,20 +12,43 @@
 // the kernel's O(queries · keys · headDim).
 import TesseraCore
 
+/// One sequence's attention in a batched call.
+public struct PagedAttentionCall: @unchecked Sendable {
+    public var shape: AttentionShape
+    public var q: UnsafePointer<Float>
+    public var pages: [AttentionKV]
+    public var pageSize: Int
+    public var output: UnsafeMutablePointer<Float>
+
+    public init(shape: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int, output: UnsafeMutablePointer<Float>) {
+        precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "paged attention is per sequence, token-major")
+        precondition(pages.count * pageSize >= shape.keys, "\(pages.count) pages of \(pageSize) hold fewer than \(shape.keys) keys")
+        self.shape = shape; self.q = q; self.pages = pages; self.pageSize = pageSize; self.output = output
+    }
+}
+
 public enum PagedAttention {
     /// output (queries, queryHeads, headDim) = attention of q (queries, queryHeads, headDim) over
     /// `shape.keys` keys in `pages` of `pageSize` tokens (batch 1; the mask in key positions).
     public static func forward(_ shape: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int,
                                output: UnsafeMutablePointer<Float>) {
-        precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "paged attention is per sequence, token-major")
-        precondition(pages.count * pageSize >= shape.keys, "\(pages.count) pages of \(pageSize) hold fewer than \(shape.keys) keys")
-        if shape.queries == 0 { return }
-        if shape.keys == 0 { output.update(repeating: 0, count: shape.queries * shape.queryHeads * shape.headDim); return }
-        if shape.queries <= 4 {
-            decode(shape, q: q, pages: pages, pageSize: pageSize, output: output)
-        } else {
-            gathered(shape, q: q, pages: pages, pageSize: pageSize, output: output)
+        forward([PagedAttentionCall(shape: shape, q: q, pages: pages, pageSize: pageSize, output: output)])
+    }
+
+    /// Several sequences' attention: every decode (up to 4 queries) in one parallel region — a step of
+    /// continuous batching has one per sequence per layer, too small to pay a region each — and each
+    /// prefill chunk on its own.
+    public static func forward(_ calls: [PagedAttentionCall]) {
+        var decodes: [PagedAttentionCall] = []
+        for call in calls {
+            let s = call.shape
+            if s.queries == 0 { continue }
+            if s.keys == 0 { call.output.update(repeating: 0, count: s.queries * s.queryHeads * s.headDim); continue }
+            if s.queries <= 4 { decodes.append(call) } else {
+                gathered(s, q: call.q, pages: call.pages, pageSize: call.pageSize, output: call.output)
+            }
         }
+        if !decodes.isEmpty { decode(decodes) }
     }
 
     /// Pages copied (widened) into contiguous rows, then the tiled kernel.
@@ -55,38 +78,55 @@ public enum PagedAttention {
         FlashAttention.forward(s, AttentionBuffers(q: q, k: k, v: v, output: output))
     }
 
-    /// Split-key decode over pages: tasks are (kv head, chunk of whole pages).
-    static func decode(_ s: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int,
-                       output: UnsafeMutablePointer<Float>) {
+    /// Split-key decode over pages: tasks are (sequence, kv head, chunk of whole pages), all in one
+    /// parallel region; each sequence's chunks are merged at the end.
+    static func decode(_ calls: [PagedAttentionCall]) {
         let kernels = Kernels.active
-        let d = s.headDim
-        let pagesPerChunk = max(1, FlashAttention.decodeChunk / pageSize)
-        let chunk = pagesPerChunk * pageSize
-        let chunks = (s.keys + chunk - 1) / chunk
-        let rowsPerKV = s.group * s.queries
-        let softcap = s.softcap ?? 0
-        let partialRows = s.kvHeads * chunks * rowsPerKV
-        let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
-        let partialSum = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
-        let partialOut = UnsafeMutablePointer<Float>.allocate(capacity: partialRows * d)
+        // Per call: its chunk size, chunk count, first task and first partial row.
+        var chunkSizes: [Int] = [], chunkCounts: [Int] = [], firstTask: [Int] = [], firstRow: [Int] = []
+        var tasks = 0, rows = 0, maxScratch = 0
+        for call in calls {
+            let s = call.shape
+            let chunk = max(1, FlashAttention.decodeChunk / call.pageSize) * call.pageSize
+            let chunks = (s.keys + chunk - 1) / chunk
+            chunkSizes.append(chunk); chunkCounts.append(chunks); firstTask.append(tasks); firstRow.append(rows)
+            tasks += s.kvHeads * chunks
+            rows += s.kvHeads * chunks * s.group * s.queries
+            maxScratch = max(maxScratch, s.group * chunk + s.group)
+        }
+        let maxDim = calls.map(\.shape.headDim).max() ?? 0
+        let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        let partialSum = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        let partialOut = UnsafeMutablePointer<Float>.allocate(capacity: rows * maxDim)
         defer { partialMax.deallocate(); partialSum.deallocate(); partialOut.deallocate() }
 
-        ThreadPool.shared.parallelFor(s.kvHeads * chunks) { task in
+        ThreadPool.shared.parallelFor(tasks) { globalTask in
+            // The call this task belongs to (the last whose first task is <= it).
+            var lo = 0, hi = calls.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if firstTask[mid] <= globalTask { lo = mid } else { hi = mid - 1 }
+            }
+            let call = calls[lo], s = call.shape, d = s.headDim, chunk = chunkSizes[lo], chunks = chunkCounts[lo]
+            let task = globalTask - firstTask[lo]
+            let rowsPerKV = s.group * s.queries
+            let pMax = partialMax + firstRow[lo], pSum = partialSum + firstRow[lo], pOut = partialOut + firstRow[lo] * d
             let c = task % chunks, kvh = task / chunks
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
-            let scores = threadScratch(s.group * chunk + s.group)
+            let softcap = s.softcap ?? 0
+            let scores = threadScratch(maxScratch)
             let correction = scores + s.group * chunk
             for i in 0..<s.queries {
                 let slot = task * rowsPerKV + i * s.group
-                (partialMax + slot).update(repeating: -.infinity, count: s.group)
-                (partialSum + slot).update(repeating: 0, count: s.group)
+                (pMax + slot).update(repeating: -.infinity, count: s.group)
+                (pSum + slot).update(repeating: 0, count: s.group)
                 if s.tileVisibility(batch: 0, rows: i, i + 1, keys: j0, j1) == .hidden {
-                    (partialOut + slot * d).update(repeating: 0, count: s.group * d)
+                    (pOut + slot * d).update(repeating: 0, count: s.group * d)
                     continue
                 }
                 for g in 0..<s.group {
-                    let query = q + (i * s.queryHeads + kvh * s.group + g) * d
-                    forEachPage(pages, pageSize: pageSize, from: j0, to: j1) { page, first, count, at in
+                    let query = call.q + (i * s.queryHeads + kvh * s.group + g) * d
+                    forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
                         switch page {
                         case .float32(let keys, _):
                             kernels.gemv(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, x: query,
@@ -101,11 +141,11 @@ public enum PagedAttention {
                 }
                 kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
                 for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: 0, rows: i, i + 1, keys: j0, j1) }
-                kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
-                                      rowSum: partialSum + slot, correction: correction)
+                kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: pMax + slot,
+                                      rowSum: pSum + slot, correction: correction)
                 for g in 0..<s.group {
-                    let out = partialOut + (slot + g) * d
-                    forEachPage(pages, pageSize: pageSize, from: j0, to: j1) { page, first, count, at in
+                    let out = pOut + (slot + g) * d
+                    forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
                         switch page {
                         case .float32(_, let values):
                             kernels.gemvTransposed(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
@@ -121,8 +161,11 @@ public enum PagedAttention {
                 }
             }
         }
-        FlashAttention.mergeChunks(s, chunks: chunks, partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
-                                   output: output, logSumExp: nil)
+        for (index, call) in calls.enumerated() {
+            let r = firstRow[index]
+            FlashAttention.mergeChunks(call.shape, chunks: chunkCounts[index], partialMax: partialMax + r, partialSum: partialSum + r,
+                                       partialOut: partialOut + r * call.shape.headDim, output: call.output, logSumExp: nil)
+        }
     }
 
     /// Calls `body(page, first row in the page, rows, offset from j0)` for the pages covering keys [j0, j1).

@@ -69,7 +69,8 @@ extension DecoderModel {
         let qW = c.queryWidth, kvW = c.kvWidth
         runLayers(tokens: T, positions: positions) { l, _ in
             let window = c.localLayers[l] ? c.slidingWindow : nil
-            var offset = 0
+            var offset = 0, calls: [PagedAttentionCall] = []
+            calls.reserveCapacity(batch.count)
             for sequence in batch {
                 let n = sequence.tokens.count, keys = sequence.start + n
                 cache.write(layer: l, table: sequence.blockTable, start: sequence.start, keys: state.k.pointer + offset * kvW,
@@ -77,11 +78,12 @@ extension DecoderModel {
                 let shape = AttentionShape(queries: n, keys: keys, queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                            scale: c.attentionScale, softcap: c.attentionSoftcap,
                                            mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start))
-                PagedAttention.forward(shape, q: state.q.pointer + offset * qW,
-                                       pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
-                                       pageSize: cache.blockSize, output: state.attention.pointer + offset * qW)
+                calls.append(PagedAttentionCall(shape: shape, q: state.q.pointer + offset * qW,
+                                                pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
+                                                pageSize: cache.blockSize, output: state.attention.pointer + offset * qW))
                 offset += n
             }
+            PagedAttention.forward(calls)
         }
         return lastRows.isEmpty ? [] : outputHead(rows: lastRows)
     }

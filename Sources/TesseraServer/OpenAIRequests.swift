@@ -25,13 +25,15 @@ struct SamplingFields: Decodable {
     var user: String?
     var ignoreEOS: Bool?
     var priority: Int?
+    /// Isolates this request's prefix-cache entries (vLLM's cache_salt).
+    var cacheSalt: String?
 
     enum CodingKeys: String, CodingKey {
         case model, n, temperature, seed, stop, stream, user, priority
         case maxTokens = "max_tokens", topP = "top_p", topK = "top_k", minP = "min_p"
         case presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty"
         case repetitionPenalty = "repetition_penalty", logitBias = "logit_bias"
-        case streamOptions = "stream_options", ignoreEOS = "ignore_eos"
+        case streamOptions = "stream_options", ignoreEOS = "ignore_eos", cacheSalt = "cache_salt"
     }
 }
 

@@ -18,6 +18,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The model name clients send (default: the model file's name).") var servedModelName: String?
     @Option(help: "Require 'Authorization: Bearer KEY' on the API routes (default: $TESSERA_API_KEY if set).") var apiKey: String?
     @Option(help: "Requests allowed to wait for the engine; more are refused with 503.") var maxWaiting = 256
+    @Option(help: "'batching' (continuous batching over a paged KV cache) or 'sequential' (one request at a time).")
+    var engine = "batching"
+    @Option(help: "Requests running together (batching; vLLM's max_num_seqs).") var maxNumSeqs = 32
+    @Option(help: "Tokens computed per step, prefill chunks and decodes together (vLLM's max_num_batched_tokens).")
+    var maxBatchedTokens = 512
+    @Option(help: "MiB of memory for the paged KV cache (batching).") var kvCacheMemory = 512
+    @Option(help: "Tokens per KV-cache block (batching).") var blockSize = 16
+    @Flag(help: "Turn automatic prefix caching off (batching).") var noPrefixCaching = false
+    @Option(help: "Scheduling policy: 'fcfs' or 'priority' (lower 'priority' in the request runs first).") var schedulingPolicy = "fcfs"
     @Option(help: "Largest request body, in bytes.") var maxBodyBytes = 4 << 20
     @Option(help: "Seconds in-flight requests may run after SIGTERM/SIGINT before they are cancelled.") var shutdownGrace = 30.0
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
@@ -43,15 +52,37 @@ struct Serve: AsyncParsableCommand {
         }
         let cacheOptions = try kvCache.options(maxTokens: nil)
         let contextSize = modelOptions.contextSize, maxWaiting = self.maxWaiting
+        guard ["batching", "sequential"].contains(engine) else { throw ValidationError("--engine must be batching or sequential") }
+        guard let policy = SchedulerConfig.Policy(rawValue: schedulingPolicy) else {
+            throw ValidationError("--scheduling-policy must be fcfs or priority, got '\(schedulingPolicy)'")
+        }
+        guard maxNumSeqs >= 1, maxBatchedTokens >= 1, kvCacheMemory >= 1, blockSize >= 1 else {
+            throw ValidationError("--max-num-seqs, --max-batched-tokens, --kv-cache-memory and --block-size must be positive")
+        }
+        guard try kvCache.policy == .full else { throw ValidationError("serve keeps every token: use --kv-cache full") }
+        let batching = engine == "batching" ? BatchingConfiguration(
+            scheduler: SchedulerConfig(maxBatchedTokens: maxBatchedTokens, maxSequences: maxNumSeqs, policy: policy),
+            kvCacheBytes: kvCacheMemory << 20, blockSize: blockSize, elementType: try kvCache.elementType,
+            prefixCaching: !noPrefixCaching, maxWaiting: maxWaiting, maxModelLength: contextSize) : nil
         let host = self.host
         try await TesseraHTTPServer.run(
             configuration: configuration, slot: slot, metrics: metrics, logger: logger,
             load: { [logger] in
                 let loaded = try LoadedModel.load(path: path, precision: precision)
                 logger.info("loaded \(path) in \(String(format: "%.2f", loaded.loadSeconds)) s")
-                let engine = SequentialEngine(model: loaded.model, tokenizer: loaded.tokenizer,
+                let engine: any InferenceEngine
+                if let batching {
+                    let batched = BatchingEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: batching)
+                    let summary = "continuous batching: \(batching.scheduler.maxSequences) sequences, \(batching.scheduler.maxBatchedTokens) tokens a step, "
+                        + "KV cache \(batched.cacheTokens) tokens in blocks of \(batching.blockSize) (\(batched.cacheBytes >> 20) MiB), "
+                        + "prefix caching \(batching.prefixCaching ? "on" : "off")"
+                    logger.info("\(summary)")
+                    engine = batched
+                } else {
+                    engine = SequentialEngine(model: loaded.model, tokenizer: loaded.tokenizer,
                                               maxModelLength: contextSize ?? min(loaded.model.config.contextLength, 8192),
                                               cacheOptions: cacheOptions, maxWaiting: maxWaiting)
+                }
                 return ServedModel(name: name, engine: engine, chatTemplate: loaded.chatTemplate, path: path)
             },
             onListening: { [logger] port in

@@ -47,7 +47,11 @@ enum TinyChatModel {
         SequentialEngine(model: loaded.model, tokenizer: loaded.tokenizer, maxWaiting: maxWaiting)
     }
 
-    static func served(maxWaiting: Int = 64) -> ServedModel {
-        ServedModel(name: "tiny-chat", engine: engine(maxWaiting: maxWaiting), chatTemplate: loaded.chatTemplate, path: directory)
+    static func served(maxWaiting: Int = 64, batching: Bool = false) -> ServedModel {
+        let engine: any InferenceEngine = batching
+            ? BatchingEngine(model: loaded.model, tokenizer: loaded.tokenizer,
+                             configuration: BatchingConfiguration(kvCacheBytes: 4 << 20, maxWaiting: maxWaiting))
+            : self.engine(maxWaiting: maxWaiting)
+        return ServedModel(name: "tiny-chat", engine: engine, chatTemplate: loaded.chatTemplate, path: directory)
     }
 }
