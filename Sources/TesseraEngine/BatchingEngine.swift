@@ -200,7 +200,8 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         }
         let batch = plan.entries.map { entry in
             BatchSequence(tokens: Array(entry.request.tokens[entry.start..<(entry.start + entry.count)]), start: entry.start,
-                          blockTable: scheduler.cache.blockTable(entry.request.id), wantsLogits: entry.samples)
+                          blockTable: scheduler.cache.blockTable(entry.request.id), wantsLogits: entry.samples,
+                          promptLength: entry.request.prompt.count)
         }
         let logits: [Float]
         do { logits = try model.forward(batch: batch, cache: storage) } catch {

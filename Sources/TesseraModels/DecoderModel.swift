@@ -220,7 +220,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// `attend(layer, its RoPE table)` receives the rotated q, k and v (in state.q/k/v; with
     /// `keepUnrotated(layer)`, the queries before RoPE in state.qRaw) and writes the attention output,
     /// (T, heads, headDim), to state.attention.
-    func runLayers(tokens T: Int, positions: [Int32], keepUnrotated: (Int) -> Bool = { _ in false },
+    func runLayers(tokens T: Int, positions: [Int32], panelRows: Int? = nil, keepUnrotated: (Int) -> Bool = { _ in false },
                    attend: (Int, RoPETable?) -> Void) {
         let c = config, kern = Kernels.active
         let H = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, I = c.intermediateSize
@@ -228,7 +228,7 @@ public final class DecoderModel: @unchecked Sendable {
         for (l, layer) in weights.layers.enumerated() {
             // Attention block.
             norm(x, layer.attentionNorm, h, rows: T, cols: H)
-            layer.qkv(h, m: T, out: state.qkv.pointer)
+            layer.qkv(h, m: T, out: state.qkv.pointer, panelRows: panelRows)
             split(T, qW: qW, kvW: kvW)
             let q = state.q.pointer, k = state.k.pointer
             if let n = layer.queryNorm { norm(q, n, q, rows: T * c.headCount, cols: c.headDim) }
@@ -241,13 +241,13 @@ public final class DecoderModel: @unchecked Sendable {
             }
             attend(l, table)
             let o = state.out.pointer
-            layer.attentionOutput(state.attention.pointer, m: T, out: o)
+            layer.attentionOutput(state.attention.pointer, m: T, out: o, panelRows: panelRows)
             if let n = layer.postAttentionNorm { norm(o, n, o, rows: T, cols: H) }
             kern.add(x, o, x, count: T * H)
 
             // Feed-forward block.
             norm(x, layer.feedForwardNorm, h, rows: T, cols: H)
-            layer.gateUp(h, m: T, out: state.ffn.pointer)
+            layer.gateUp(h, m: T, out: state.ffn.pointer, panelRows: panelRows)
             let f = state.ffn.pointer, a = state.act.pointer
             if c.gatedFeedForward {
                 for t in 0..<T {
@@ -256,20 +256,20 @@ public final class DecoderModel: @unchecked Sendable {
             } else {
                 kern.activation(c.activation, f, a, count: T * I)
             }
-            layer.down(a, m: T, out: o)
+            layer.down(a, m: T, out: o, panelRows: panelRows)
             if let n = layer.postFeedForwardNorm { norm(o, n, o, rows: T, cols: H) }
             kern.add(x, o, x, count: T * H)
         }
     }
 
     /// Logits (rows.count, vocab) of the given rows of the residual stream.
-    func outputHead(rows: [Int]) -> [Float] {
+    func outputHead(rows: [Int], panelRows: Int? = nil) -> [Float] {
         let c = config, H = c.hiddenSize
         let x = state.x.pointer, h = state.h.pointer
         for (i, r) in rows.enumerated() { norm(x + r * H, weights.outputNorm, h + i * H, rows: 1, cols: H) }
         var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
         logits.withUnsafeMutableBufferPointer { out in
-            weights.output(h, m: rows.count, out: out.baseAddress!)
+            weights.output(h, m: rows.count, out: out.baseAddress!, panelRows: panelRows)
         }
         if let cap = c.finalLogitSoftcap {
             for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }

@@ -50,7 +50,7 @@ enum WeightMatrix: @unchecked Sendable {
     }
 
     /// out (m, rows, row stride ldOut) = x (m, cols) · Wᵀ. The hot path of every model.
-    func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+    func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int, panelRows: Int? = nil) {
         switch self {
         case .dense(let rows, let cols, let w):
             if m == 1 {
@@ -60,7 +60,7 @@ enum WeightMatrix: @unchecked Sendable {
                                                   transposeB: true, c: out, ldc: ldOut))
             }
         case .quantized(let q):
-            q.apply(x, m: m, out: out, ldOut: ldOut)
+            q.apply(x, m: m, out: out, ldOut: ldOut, panelRows: panelRows)
         }
     }
 
@@ -125,9 +125,9 @@ struct Linear: @unchecked Sendable {
 
     var byteCount: Int { parts.reduce(0) { $0 + $1.matrix.byteCount } + (bias?.count ?? 0) * 4 }
 
-    /// out (m, outputs) = x (m, inputs) · Wᵀ + b
-    func callAsFunction(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>) {
-        for (matrix, offset) in parts { matrix.apply(x, m: m, out: out + offset, ldOut: outputs) }
+    /// out (m, outputs) = x (m, inputs) · Wᵀ + b; `panelRows` as in QuantizedMatrix.apply.
+    func callAsFunction(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, panelRows: Int? = nil) {
+        for (matrix, offset) in parts { matrix.apply(x, m: m, out: out + offset, ldOut: outputs, panelRows: panelRows) }
         if let bias {
             for r in 0..<m { Kernels.active.add(out + r * outputs, bias.pointer, out + r * outputs, count: outputs) }
         }

@@ -16,9 +16,20 @@ public struct BatchSequence: Sendable {
     public var blockTable: [Int]
     /// Whether the logits of its last token are wanted (it samples this step).
     public var wantsLogits: Bool
+    /// The length of the request's prompt: prompt rows of a long prompt take the (dequantised) panel
+    /// path of quantised matrices, every other row the integer path — a rule of the request alone, so
+    /// that its arithmetic does not change with the batch around it.
+    public var promptLength: Int
 
-    public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool) {
+    public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool, promptLength: Int = 0) {
         self.tokens = tokens; self.start = start; self.blockTable = blockTable; self.wantsLogits = wantsLogits
+        self.promptLength = promptLength
+    }
+
+    /// Whether these rows are a prefill of a long prompt (panel path) rather than a decode token.
+    var usesPanels: Bool {
+        let decode = tokens.count == 1 && start >= promptLength
+        return !decode && promptLength >= QuantizedMatrix.gemmThreshold
     }
 }
 
@@ -34,14 +45,18 @@ extension DecoderModel {
 
     /// Runs one step: every sequence's new tokens, in one pass through the weights. Returns the logits
     /// (one row per sequence that wants them, in batch order), (rows, vocab) row-major.
-    public func forward(batch: [BatchSequence], cache: PagedKVStorage) throws(ModelError) -> [Float] {
+    public func forward(batch unordered: [BatchSequence], cache: PagedKVStorage) throws(ModelError) -> [Float] {
         let c = config, kern = Kernels.active
+        // Panel-path sequences first, so each matrix call splits the rows in two.
+        let order = unordered.indices.filter { unordered[$0].usesPanels } + unordered.indices.filter { !unordered[$0].usesPanels }
+        let batch = order.map { unordered[$0] }
+        let panelRows = batch.prefix { $0.usesPanels }.reduce(0) { $0 + $1.tokens.count }
         let T = batch.reduce(0) { $0 + $1.tokens.count }
         guard T > 0 else { return [] }
-        var positions: [Int32] = [], tokens: [Int32] = [], lastRows: [Int] = []
+        var positions: [Int32] = [], tokens: [Int32] = [], lastRows: [(original: Int, row: Int)] = []
         positions.reserveCapacity(T); tokens.reserveCapacity(T)
         var end = 0
-        for sequence in batch {
+        for (index, sequence) in zip(order, batch) {
             for id in sequence.tokens where id < 0 || Int(id) >= weights.embedding.rows {
                 throw .invalidToken(id, vocabularySize: weights.embedding.rows)
             }
@@ -52,7 +67,7 @@ extension DecoderModel {
             tokens += sequence.tokens
             positions += (sequence.start..<last).map { Int32($0) }
             end += sequence.tokens.count
-            if sequence.wantsLogits { lastRows.append(end - 1) }
+            if sequence.wantsLogits { lastRows.append((index, end - 1)) }
         }
         state.ensure(T, c)
         let H = c.hiddenSize, x = state.x.pointer
@@ -67,7 +82,7 @@ extension DecoderModel {
         }
 
         let qW = c.queryWidth, kvW = c.kvWidth
-        runLayers(tokens: T, positions: positions) { l, _ in
+        runLayers(tokens: T, positions: positions, panelRows: panelRows) { l, _ in
             let window = c.localLayers[l] ? c.slidingWindow : nil
             var offset = 0, calls: [PagedAttentionCall] = []
             calls.reserveCapacity(batch.count)
@@ -85,6 +100,8 @@ extension DecoderModel {
             }
             PagedAttention.forward(calls)
         }
-        return lastRows.isEmpty ? [] : outputHead(rows: lastRows)
+        // Logits in the caller's order, always by the integer path (one row per sequence).
+        let rows = lastRows.sorted { $0.original < $1.original }.map(\.row)
+        return rows.isEmpty ? [] : outputHead(rows: rows, panelRows: 0)
     }
 }

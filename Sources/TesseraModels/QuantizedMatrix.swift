@@ -120,12 +120,13 @@ final class QuantizedMatrix: @unchecked Sendable {
     // MARK: - Multiplication
 
     /// out (m, rows, row stride ldOut) = x (m, cols) · Wᵀ
-    func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        if m >= QuantizedMatrix.gemmThreshold {
-            applyByPanels(x, m: m, out: out, ldOut: ldOut)
-        } else {
-            applyIntegers(x, m: m, out: out, ldOut: ldOut)
-        }
+    /// `panelRows`: the first rows that take the panel path, the rest the integer path (nil: all rows
+    /// by the size rule). Continuous batching sets it per sequence, so that a row's arithmetic does
+    /// not depend on how many other requests share its step.
+    func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int, panelRows: Int? = nil) {
+        let panels = min(panelRows ?? (m >= QuantizedMatrix.gemmThreshold ? m : 0), m)
+        if panels > 0 { applyByPanels(x, m: panels, out: out, ldOut: ldOut) }
+        if panels < m { applyIntegers(x + panels * cols, m: m - panels, out: out + panels * ldOut, ldOut: ldOut) }
     }
 
     private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {

@@ -10,6 +10,7 @@ on the first failed check, printing what was expected and what came back.
     python3 scripts/server/e2e_openai.py [--tessera PATH] [--model PATH] [--port 18080]
 """
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -33,6 +34,17 @@ def check(condition, what, detail=""):
     print(f"ok   {what}", flush=True)
 
 
+RUNNING = []
+
+
+@atexit.register
+def stop_servers():
+    """A failed check exits at once; never leave a server behind holding its port."""
+    for process in RUNNING:
+        if process.poll() is None:
+            process.kill()
+
+
 class Server:
     """A `tessera serve` process, started and waited for until /health says 200."""
 
@@ -44,6 +56,7 @@ class Server:
             args += ["--model", model]
         self.log = open(f"/tmp/tessera-serve-{port}.log", "w")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        RUNNING.append(self.process)
         deadline = time.time() + 180
         saw_loading = False
         while time.time() < deadline:
@@ -54,6 +67,8 @@ class Server:
                 if r.status_code == 503:
                     saw_loading = True
                 if r.status_code == 200:
+                    if self.process.poll() is not None:  # another server answered on this port
+                        sys.exit(f"the server exited with {self.process.returncode}; is port {port} taken? see {self.log.name}")
                     self.saw_loading = saw_loading
                     return
             except httpx.HTTPError:
@@ -131,10 +146,12 @@ def main():
         check(stopped.choices[0].text == expected and stopped.choices[0].finish_reason == "stop",
               "stop string ends the text before it", f"{stopped.choices[0].text!r} vs {expected!r}")
 
-    # Seeds reproduce; n gives several choices.
+    # Seeds reproduce; n gives several choices. A prefix-cache hit changes the arithmetic of the
+    # prompt's last tokens slightly (as in vLLM), so each request gets its own cache_salt here: the
+    # same computation, bit for bit.
     kwargs = dict(model=name, messages=[{"role": "user", "content": "Tell me a story."}], max_tokens=20, temperature=1.0, seed=42, n=2)
-    a = client.chat.completions.create(**kwargs)
-    b = client.chat.completions.create(**kwargs)
+    a = client.chat.completions.create(**kwargs, extra_body={"cache_salt": "seed-a"})
+    b = client.chat.completions.create(**kwargs, extra_body={"cache_salt": "seed-b"})
     ta = [c.message.content for c in a.choices]
     tb = [c.message.content for c in b.choices]
     check(ta == tb and len(ta) == 2, "same seed, same choices (n=2)", f"{ta} vs {tb}")
