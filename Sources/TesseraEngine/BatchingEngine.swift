@@ -73,6 +73,9 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         var scheduled: SchedulerRequest?
         var firstScheduled: UInt64?
         var firstToken: UInt64?
+        /// Parallel-sampling siblings waiting to fork from this request once its prompt is computed.
+        var children: [Job] = []
+        var waitsForParent = false
 
         init(request: EngineRequest, key: RequestKey, continuation: EngineStream.Continuation, tokenizer: any Tokenizer) {
             self.request = request
@@ -168,8 +171,53 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
                                            arrival: scheduler.nextArrival(), salt: Self.salt(job.request.cacheSalt))
             job.scheduled = request
             jobs[job.key] = job
+            // A sibling of a parallel-sampling group waits for the group's first request to compute the prompt.
+            if let group = job.request.samplingGroup,
+               let parent = jobs.values.first(where: { $0 !== job && !$0.waitsForParent && $0.request.samplingGroup == group
+                                                      && $0.request.prompt == job.request.prompt
+                                                      && $0.request.cacheSalt == job.request.cacheSalt
+                                                      && $0.decode.tokens.isEmpty && $0.decode.finishReason == nil }) {
+                parent.children.append(job)
+                job.waitsForParent = true
+                continue
+            }
             scheduler.add(request)
         }
+    }
+
+    /// The parent's prompt is computed and its first token sampled from `logits`: each waiting sibling
+    /// forks the parent's blocks and samples its own first token from the same logits.
+    private func forkChildren(of parent: Job, logits: [Float]) {
+        guard let parentRequest = parent.scheduled else { return }
+        let children = parent.children
+        parent.children = []
+        let now = DispatchTime.now().uptimeNanoseconds
+        for child in children {
+            guard let request = child.scheduled, jobs[child.key] === child else { continue }
+            child.waitsForParent = false
+            if child.cancelled.load(ordering: .relaxed) { finish(child, reason: .cancelled); continue }
+            scheduler.fork(parentRequest, into: request)
+            child.firstScheduled = now
+            child.continuation.yield(.scheduled(queueSeconds: Double(now - child.arrival) / 1e9,
+                                                cachedPromptTokens: request.cachedPromptTokens))
+            sample(child, request: request, logits: logits)
+        }
+    }
+
+    /// Samples the next token of a request from its logits row and reports it; finishes it when done.
+    private func sample(_ job: Job, request: SchedulerRequest, logits: [Float]) {
+        do {
+            if let output = try job.decode.accept(logits) {
+                if let token = output.token { request.append(token.id) }
+                if job.firstToken == nil { job.firstToken = DispatchTime.now().uptimeNanoseconds }
+                job.continuation.yield(.output(output))
+            }
+        } catch {
+            fail(job, EngineError.generation("\(error)"))
+            return
+        }
+        if request.tokenCount >= maxModelLength { job.decode.end(.length) }
+        if let reason = job.decode.finishReason { finish(job, reason: reason) }
     }
 
     private static func salt(_ text: String?) -> UInt64 {
@@ -216,23 +264,15 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
             defer { row += 1 }
             guard let job = jobs[entry.request.id] else { continue }
             let rowLogits = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-            do {
-                if let output = try job.decode.accept(rowLogits) {
-                    if let token = output.token { entry.request.append(token.id) }
-                    if job.firstToken == nil { job.firstToken = DispatchTime.now().uptimeNanoseconds }
-                    job.continuation.yield(.output(output))
-                }
-            } catch {
-                fail(job, EngineError.generation("\(error)"))
-                continue
-            }
-            if entry.request.tokenCount >= maxModelLength { job.decode.end(.length) }
-            if let reason = job.decode.finishReason { finish(job, reason: reason) }
+            // Fork the waiting siblings before the parent samples (and perhaps finishes and frees its blocks).
+            if !job.children.isEmpty { forkChildren(of: job, logits: rowLogits) }
+            sample(job, request: entry.request, logits: rowLogits)
         }
     }
 
     /// Ends a request: releases its text held back, reports the summary, frees its blocks.
     private func finish(_ job: Job, reason: FinishReason) {
+        guard jobs[job.key] === job else { return }  // already finished
         if reason != .cancelled, let rest = try? job.decode.flush(), !rest.isEmpty {
             job.continuation.yield(.output(GenerationStep(token: nil, text: rest)))
         }
@@ -248,6 +288,7 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
     }
 
     private func fail(_ job: Job, _ error: EngineError) {
+        guard jobs[job.key] === job else { return }
         job.continuation.finish(throwing: error)
         remove(job)
     }
@@ -256,6 +297,12 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         scheduler.remove(job.key)
         jobs[job.key] = nil
         shared.withLock { $0.active -= 1 }
+        // Siblings still waiting on this request compute their prompt themselves.
+        for child in job.children where jobs[child.key] === child {
+            child.waitsForParent = false
+            if let request = child.scheduled { scheduler.add(request) }
+        }
+        job.children = []
     }
 
     private func publishStats() {

@@ -21,9 +21,16 @@ public struct EngineRequest: Sendable {
     public var priority: Int
     /// Requests with different salts never share prefix-cache blocks (tenant isolation); nil shares.
     public var cacheSalt: String?
+    /// Parallel sampling (n > 1): requests submitted with the same group and the same prompt share one
+    /// prefill — the first computes the prompt, the others fork its KV blocks (copy-on-write) and
+    /// draw their first token from the same logits with their own seeds. Engines without batching
+    /// run them one by one.
+    public var samplingGroup: String?
 
-    public init(id: String, prompt: [Int32], options: GenerationOptions, priority: Int = 0, cacheSalt: String? = nil) {
+    public init(id: String, prompt: [Int32], options: GenerationOptions, priority: Int = 0, cacheSalt: String? = nil,
+                samplingGroup: String? = nil) {
         self.id = id; self.prompt = prompt; self.options = options; self.priority = priority; self.cacheSalt = cacheSalt
+        self.samplingGroup = samplingGroup
     }
 }
 

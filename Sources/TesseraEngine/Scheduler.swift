@@ -106,6 +106,17 @@ public final class Scheduler {
     /// Whether the request could ever fit: its tokens up to `maxTokens` need at most the whole pool.
     public func fits(tokens: Int) -> Bool { cache.blocks(for: tokens) <= cache.pool.blockCount }
 
+    /// Starts `child` as a running copy of `parent` at the end of its prompt (parallel sampling): the
+    /// child shares every block of the parent (copy-on-write) and has computed what the parent has.
+    public func fork(_ parent: SchedulerRequest, into child: SchedulerRequest) {
+        precondition(child.prompt == parent.prompt, "a fork shares its parent's prompt")
+        cache.fork(parent.id, into: child.id)
+        child.computed = parent.computed
+        child.cachedPromptTokens = parent.cachedPromptTokens
+        child.wasScheduled = true
+        running.append(child)
+    }
+
     /// Takes a request out (finished or cancelled), freeing its blocks.
     public func remove(_ id: RequestKey) {
         running.removeAll { $0.id == id }

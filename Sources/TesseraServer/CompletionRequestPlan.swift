@@ -121,7 +121,8 @@ enum CompletionPlanner {
                 let options = GenerationOptions(maxTokens: limit, sampling: parameters, stopStrings: stops,
                                                 ignoreEOS: fields.ignoreEOS ?? false, logprobs: logprobs)
                 let request = EngineRequest(id: "\(id)-\(p * n + j)", prompt: prompt, options: options,
-                                            priority: fields.priority ?? 0, cacheSalt: fields.cacheSalt)
+                                            priority: fields.priority ?? 0, cacheSalt: fields.cacheSalt,
+                                            samplingGroup: n > 1 ? "\(id)-\(p)" : nil)
                 do { try engine.validate(request) } catch {
                     var refusal = APIError.engine(error)
                     if case .contextExceeded = error { refusal.param = endpoint == .chat ? "messages" : "prompt" }

@@ -90,6 +90,36 @@ final class BatchingEngineTests: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(found, expected)
     }
 
+    /// n > 1: the siblings fork the first request's blocks after its prompt (copy-on-write on the shared
+    /// last block) and sample from its logits with their own seeds — the same text as each run alone.
+    func testParallelSamplingForksThePromptAndEqualsSeparateRuns() async throws {
+        let prompt = ids("whether 'tis nobler in the mind to suffer")  // a partial last block, shared by the forks
+        XCTAssertNotEqual(prompt.count % 16, 0)
+        func options(_ seed: UInt64) -> GenerationOptions {
+            GenerationOptions(maxTokens: 24, sampling: SamplingParameters(temperature: 1, seed: seed), ignoreEOS: true)
+        }
+        var expected: [[Int32]] = []
+        for seed: UInt64 in [11, 12, 13] {
+            let alone = self.engine()
+            expected.append(try await alone.complete(EngineRequest(id: "a", prompt: prompt, options: options(seed))).tokens.map(\.id))
+        }
+        XCTAssertEqual(Set(expected).count, 3, "different seeds, different samples")
+        let engine = self.engine()
+        engine.pause()
+        let streams = try [11, 12, 13].map { (seed: UInt64) in
+            try engine.submit(EngineRequest(id: "g\(seed)", prompt: prompt, options: options(seed), samplingGroup: "g"))
+        }
+        engine.resume()
+        var found: [[Int32]] = []
+        for stream in streams {
+            var tokens: [Int32] = []
+            for try await event in stream { if case .output(let step) = event, let t = step.token { tokens.append(t.id) } }
+            found.append(tokens)
+        }
+        XCTAssertEqual(found, expected)
+        XCTAssertEqual(engine.stats().prefixCacheQueries, prompt.count, "only the first request looked its prompt up and computed it")
+    }
+
     func testACancelledRequestLeavesTheBatch() async throws {
         let engine = self.engine()
         let long = try engine.submit(request(ids("Hello"), maxTokens: 200, id: "long"))
