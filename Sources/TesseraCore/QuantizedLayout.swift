@@ -67,10 +67,20 @@ public struct Quantized16DotArguments: @unchecked Sendable {
     public var groups: Int
     public var x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
     public var y: UnsafeMutablePointer<Float>
+    /// A second token multiplied by the same weights in the same pass (batched decode): the weights
+    /// are loaded and unpacked once for both. Its x, scales and sums as for the first; y2 its output.
+    public var second: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)?
 
     public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int16>,
-                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                second: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)? = nil) {
         self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
-        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y; self.second = second
+    }
+
+    /// The second token's arguments on their own.
+    public var secondAlone: Quantized16DotArguments? {
+        second.map { Quantized16DotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: $0.x,
+                                             xScales: $0.xScales, xSums: $0.xSums, y: $0.y) }
     }
 }

@@ -184,6 +184,30 @@ public enum KernelConformance {
                 tally.compare(found, expected, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(format) \(groups) groups x \(blocks) blocks")
                 tally.compare(found16, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
                               "\(format) 16-bit activations \(groups) groups x \(blocks) blocks")
+                // Two tokens in one pass (batched decode) equal each token alone.
+                let xb = randomFloats(k, seed: 44, scale: 2)
+                var (xb16, sb16, tb16) = ([Int16](repeating: 0, count: k), xs, xt)
+                ReferenceKernels.quantizeActivations16(xb, count: k, q: &xb16, scales: &sb16, sums: &tb16)
+                var pairFirst = found16, pairSecond = found16, expectedSecond = found16
+                weights.withUnsafeBytes { w in
+                    xb16.withUnsafeBufferPointer { xbp in
+                        sb16.withUnsafeBufferPointer { sbp in
+                            tb16.withUnsafeBufferPointer { tbp in
+                                pairSecond.withUnsafeMutableBufferPointer { out2 in
+                                    kernels.quantized16Dot(Quantized16DotArguments(
+                                        format: format, blocks: blocks, weights: w.baseAddress!, groups: groups, x: x16, xScales: s16,
+                                        xSums: t16, y: &pairFirst, second: (xbp.baseAddress!, sbp.baseAddress!, tbp.baseAddress!, out2.baseAddress!)))
+                                }
+                            }
+                        }
+                    }
+                    ReferenceKernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
+                                                                            groups: groups, x: xb16, xScales: sb16, xSums: tb16, y: &expectedSecond))
+                }
+                tally.compare(pairFirst, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) 16-bit activations, first of a pair, \(groups) groups x \(blocks) blocks")
+                tally.compare(pairSecond, expectedSecond, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) 16-bit activations, second of a pair, \(groups) groups x \(blocks) blocks")
             }
         }
         return tally.result

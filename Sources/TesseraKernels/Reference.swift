@@ -135,6 +135,7 @@ public enum ReferenceKernels {
     public static func quantized16Dot(_ a: Quantized16DotArguments) {
         quantizedDot(format: a.format, blocks: a.blocks, weights: a.weights, groups: a.groups,
                      x: { Double(a.x[$0]) }, xScales: a.xScales, xSums: a.xSums, y: a.y)
+        if let second = a.secondAlone { quantized16Dot(second) }
     }
 
     /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.

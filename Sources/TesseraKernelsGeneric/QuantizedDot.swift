@@ -77,6 +77,20 @@ typealias V8 = SIMD8<Float>
     #endif
 }
 
+/// dotU4S16 for two tokens' activations, unpacking the nibbles once.
+@inline(__always) private func dot2U4S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ x2: UnsafePointer<Int16>) -> (V8, V8) {
+    #if TESSERA_AVX2 || TESSERA_AVX512
+    var pair = (V8(), V8())
+    withUnsafeMutablePointer(to: &pair) { p in
+        let f = UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+        tessera_dot2_u4s16_avx2(w.assumingMemoryBound(to: UInt8.self), x, x2, f, f + 8)
+    }
+    return pair
+    #else
+    return (dotU4S16(w, x), dotU4S16(w, x2))
+    #endif
+}
+
 /// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, 16-bit activations.
 @inline(__always) private func dotS8S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ d0: Float, _ d1: Float) -> V8 {
     #if TESSERA_AVX2 || TESSERA_AVX512
@@ -160,6 +174,13 @@ extension ISAKernels {
     }
 
     public static func quantized16Dot(_ a: Quantized16DotArguments) {
+        if let second = a.second {
+            if a.format == .q4 { return quantized16DotPairQ4(a, second: (second.x, second.xScales, second.xSums, second.y)) }
+            var first = a
+            first.second = nil
+            quantized16Dot(first)
+            return quantized16Dot(a.secondAlone!)
+        }
         let stride = a.format.groupBlockBytes
         for g in 0..<a.groups {
             var p = a.weights + g * a.blocks * stride
@@ -193,6 +214,36 @@ extension ISAKernels {
                 p += stride
             }
             storeGroup(a.y + 4 * g, acc0, acc1, acc2, acc3, minimums)
+        }
+    }
+
+    /// Two tokens through the same 4-bit weights: each block's nibbles unpacked once for both.
+    private static func quantized16DotPairQ4(_ a: Quantized16DotArguments,
+                                             second s: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)) {
+        let stride = QuantizedFormat.q4.groupBlockBytes
+        for g in 0..<a.groups {
+            var p = a.weights + g * a.blocks * stride
+            var a0 = V8(), a1 = V8(), a2 = V8(), a3 = V8(), b0 = V8(), b1 = V8(), b2 = V8(), b3 = V8()
+            var minimumsA = SIMD4<Float>(), minimumsB = SIMD4<Float>()
+            for b in 0..<a.blocks {
+                prefetchAhead(p)
+                let x = a.x + 32 * b, x2 = s.x + 32 * b, dx = a.xScales[b], dx2 = s.xScales[b]
+                let dm = halves8(p + 64)
+                var (u, v) = dot2U4S16(p, x, x2)
+                a0 = a0.addingProduct(u, V8(repeating: dm[0] * dx)); b0 = b0.addingProduct(v, V8(repeating: dm[0] * dx2))
+                (u, v) = dot2U4S16(p + 16, x, x2)
+                a1 = a1.addingProduct(u, V8(repeating: dm[1] * dx)); b1 = b1.addingProduct(v, V8(repeating: dm[1] * dx2))
+                (u, v) = dot2U4S16(p + 32, x, x2)
+                a2 = a2.addingProduct(u, V8(repeating: dm[2] * dx)); b2 = b2.addingProduct(v, V8(repeating: dm[2] * dx2))
+                (u, v) = dot2U4S16(p + 48, x, x2)
+                a3 = a3.addingProduct(u, V8(repeating: dm[3] * dx)); b3 = b3.addingProduct(v, V8(repeating: dm[3] * dx2))
+                let minimums = SIMD4(dm[4], dm[5], dm[6], dm[7])
+                minimumsA = minimumsA.addingProduct(minimums, SIMD4(repeating: a.xSums[b]))
+                minimumsB = minimumsB.addingProduct(minimums, SIMD4(repeating: s.xSums[b]))
+                p += stride
+            }
+            storeGroup(a.y + 4 * g, a0, a1, a2, a3, minimumsA)
+            storeGroup(s.y + 4 * g, b0, b1, b2, b3, minimumsB)
         }
     }
 

@@ -165,9 +165,23 @@ final class QuantizedMatrix: @unchecked Sendable {
             var tail = (Float(0), Float(0), Float(0), Float(0))
             // Whole groups straight into the output; a last, partial group through `tail`.
             let full = min(range.upperBound, rows / 4)
+            var t = 0
+            // Tokens in pairs through the 16-bit path: the weights are unpacked once for both.
+            if !int8 && full > range.lowerBound {
+                while t + 1 < m {
+                    let g0 = range.lowerBound, count = full - range.lowerBound
+                    kernels.quantized16Dot(Quantized16DotArguments(
+                        format: format, blocks: blocks, weights: data + g0 * stride, groups: count, x: x16 + t * cols,
+                        xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: out + t * ldOut + 4 * g0,
+                        second: (UnsafePointer(x16 + (t + 1) * cols), UnsafePointer(xs + (t + 1) * blocks),
+                                 UnsafePointer(xs + (m + t + 1) * blocks), out + (t + 1) * ldOut + 4 * g0)))
+                    t += 2
+                }
+            }
+            let paired = t
             for t in 0..<m {
                 let y = out + t * ldOut
-                if full > range.lowerBound { dot(t, range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound) }
+                if full > range.lowerBound && t >= paired { dot(t, range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound) }
                 if range.upperBound > full {
                     withUnsafeMutableBytes(of: &tail) { buffer in
                         let p = buffer.baseAddress!.assumingMemoryBound(to: Float.self)

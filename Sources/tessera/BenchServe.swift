@@ -29,6 +29,7 @@ struct BenchServe: AsyncParsableCommand {
     @Option(help: "Warm-up requests per target before measuring.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(help: "Write every run's figures as CSV here (for plots).") var csv: String?
+    @Flag(help: "Exit with an error when any request failed.") var failOnError = false
 
     struct Run: Encodable {
         var target: String
@@ -119,6 +120,9 @@ struct BenchServe: AsyncParsableCommand {
         if let csv { try writeCSV(runs, to: csv) }
         let report = self.report(runs, levels: levels, names: parsedTargets.map(\.0))
         print(json ? report.json() : report.table())
+        if failOnError, let bad = runs.first(where: { $0.failed > 0 }) {
+            throw ValidationError("\(bad.failed) requests to \(bad.target) failed at concurrency \(bad.concurrency): \(bad.errors.first ?? "")")
+        }
     }
 
     func modelName(_ client: HTTPClient, _ url: String) async throws -> String {
@@ -143,7 +147,17 @@ struct BenchServe: AsyncParsableCommand {
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         var sample = Sample(ok: false)
         do {
-            let response = try await client.execute(request, timeout: .seconds(900))
+            // A server may close an idle keep-alive connection just as it is reused: retry the request
+            // (nothing was received yet) on a fresh one, twice at most.
+            var attempt = 0
+            var maybeResponse: HTTPClientResponse?
+            while maybeResponse == nil {
+                do { maybeResponse = try await client.execute(request, timeout: .seconds(900)) } catch {
+                    attempt += 1
+                    if attempt > 2 { throw error }
+                }
+            }
+            let response = maybeResponse!
             guard response.status == .ok else {
                 let text = try await response.body.collect(upTo: 1 << 16)
                 sample.error = "HTTP \(response.status.code): \(String(buffer: text).prefix(200))"
