@@ -249,7 +249,8 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         let batch = plan.entries.map { entry in
             BatchSequence(tokens: Array(entry.request.tokens[entry.start..<(entry.start + entry.count)]), start: entry.start,
                           blockTable: scheduler.cache.blockTable(entry.request.id), wantsLogits: entry.samples,
-                          promptLength: entry.request.prompt.count)
+                          isDecode: entry.count == 1 && entry.start >= entry.request.prompt.count,
+                          computedPromptLength: entry.request.prompt.count - entry.request.cachedPromptTokens)
         }
         let logits: [Float]
         do { logits = try model.forward(batch: batch, cache: storage) } catch {

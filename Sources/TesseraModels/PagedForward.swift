@@ -16,21 +16,21 @@ public struct BatchSequence: Sendable {
     public var blockTable: [Int]
     /// Whether the logits of its last token are wanted (it samples this step).
     public var wantsLogits: Bool
-    /// The length of the request's prompt: prompt rows of a long prompt take the (dequantised) panel
-    /// path of quantised matrices, every other row the integer path — a rule of the request alone, so
-    /// that its arithmetic does not change with the batch around it.
-    public var promptLength: Int
+    /// Whether these rows are one decoded token (rather than prompt or recomputed rows).
+    public var isDecode: Bool
+    /// The prompt tokens the request computes (those not found in the prefix cache). Prefill rows of
+    /// a request that computes many take the (dequantised) panel path of quantised matrices, every
+    /// other row the integer path — a rule of the request alone, fixed when it is first scheduled, so
+    /// that its arithmetic does not change with the batch around it or with how its prompt is chunked.
+    public var computedPromptLength: Int
 
-    public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool, promptLength: Int = 0) {
+    public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool, isDecode: Bool = false,
+                computedPromptLength: Int = 0) {
         self.tokens = tokens; self.start = start; self.blockTable = blockTable; self.wantsLogits = wantsLogits
-        self.promptLength = promptLength
+        self.isDecode = isDecode; self.computedPromptLength = computedPromptLength
     }
 
-    /// Whether these rows are a prefill of a long prompt (panel path) rather than a decode token.
-    var usesPanels: Bool {
-        let decode = tokens.count == 1 && start >= promptLength
-        return !decode && promptLength >= QuantizedMatrix.gemmThreshold
-    }
+    var usesPanels: Bool { !isDecode && computedPromptLength >= QuantizedMatrix.gemmThreshold }
 }
 
 extension DecoderModel {

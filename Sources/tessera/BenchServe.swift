@@ -105,7 +105,13 @@ struct BenchServe: AsyncParsableCommand {
                 progress("\(name): \(url), model \(model)")
                 for w in 0..<warmup { _ = await send(client, url, model: model, prompt: prompts[w % prompts.count], outputTokens: 8) }
                 for level in levels {
-                    let run = await measure(client, name: name, url: url, model: model, prompts: prompts, gaps: gaps, concurrency: level)
+                    // Fresh prompts per level (the shared prefix excepted), so no server answers a level
+                    // from what it cached during the previous one.
+                    var levelRNG = SeededGenerator(seed: seed &+ UInt64(level) &* 7919)
+                    let fresh = prompts.map { p in
+                        Array(p.prefix(prefixLen)) + (prefixLen..<inputLen).map { _ in Int32.random(in: bounds[0]..<bounds[1], using: &levelRNG) }
+                    }
+                    let run = await measure(client, name: name, url: url, model: model, prompts: fresh, gaps: gaps, concurrency: level)
                     progress(String(format: "  c=%-3d %6.2f req/s %8.1f out tok/s  TTFT p50 %7.0f ms  TPOT p50 %6.1f ms  (%d ok, %d failed)",
                                     level, run.requestsPerSecond, run.outputTokensPerSecond, run.ttft.median, run.tpot.median,
                                     run.completed, run.failed))
@@ -236,7 +242,10 @@ struct BenchServe: AsyncParsableCommand {
         for c in levels {
             guard let mine = run(first, c) else { continue }
             let other = peer.flatMap { run($0, c) }
-            let note = mine.failed > 0 ? "\(mine.failed) failed: \(mine.errors.first ?? "")" : ""
+            var notes: [String] = []
+            if mine.failed > 0 { notes.append("\(mine.failed) failed: \(mine.errors.first ?? "")") }
+            if let other, other.failed > 0 { notes.append("\(other.target): \(other.failed) failed: \(other.errors.first ?? "")") }
+            let note = notes.joined(separator: "; ")
             report.add(BenchRow(name: "c=\(c) output tokens/s", value: mine.outputTokensPerSecond, unit: "tok/s",
                                 reference: other?.outputTokensPerSecond, referenceName: peer, note: note))
             report.add(BenchRow(name: "c=\(c) requests/s", value: mine.requestsPerSecond, unit: "req/s",

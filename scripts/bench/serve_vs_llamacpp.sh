@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Continuous batching side by side: `tessera serve` and llama.cpp's server (-np 32, continuous
-# batching on) on the same model, 2 threads each, driven by `tessera bench serve` with the same
+# batching on; 2048 tokens of context per slot) on the same model, 2 threads each, driven by `tessera bench serve` with the same
 # prompts at concurrency 1, 4, 8, 16, 32; then the prefix-heavy scenario (a shared 1k-token system
 # prompt) with Tessera's prefix caching on and off. Writes CSVs, tables and plots to OUT.
 #
@@ -28,7 +28,7 @@ wait_healthy() {
 
 "$TESSERA" serve --model "$MODEL" --port 8090 --threads 2 --log-level warning > "$OUT/tessera.log" 2>&1 &
 pids+=($!)
-"$LLAMA_SERVER" -m "$MODEL" --port 8091 -t 2 -tb 2 -np 32 -c 32768 -cb --log-disable > "$OUT/llama-server.log" 2>&1 &
+"$LLAMA_SERVER" -m "$MODEL" --port 8091 -t 2 -tb 2 -np 32 -c 65536 -cb --log-disable > "$OUT/llama-server.log" 2>&1 &
 pids+=($!)
 wait_healthy http://127.0.0.1:8090
 wait_healthy http://127.0.0.1:8091
