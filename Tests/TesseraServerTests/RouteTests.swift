@@ -164,7 +164,8 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         XCTAssertGreaterThan(characters.count, 12, "the tiny model should write some text")
         let stop = String(characters[8..<11])
         let expected = String(full[..<full.range(of: stop)!.lowerBound])
-        try await withServer { client in
+        for batching in [false, true] {
+        try await withServer(served: TinyChatModel.served(batching: batching)) { client in
             let stopJSON = String(data: try JSONSerialization.data(withJSONObject: [stop]), encoding: .utf8)!
             for stream in [false, true] {
                 let r = try await call(client, .post, "/v1/completions",
@@ -181,10 +182,12 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 }
             }
         }
+        }
     }
 
     func testLogprobsAreTheModelsDistribution() async throws {
-        try await withServer { client in
+        for batching in [false, true] {
+        try await withServer(served: TinyChatModel.served(batching: batching)) { client in
             let r = try await call(client, .post, "/v1/chat/completions",
                                    #"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5, "temperature": 0, "logprobs": true, "top_logprobs": 3, "ignore_eos": true}"#)
             XCTAssertEqual(r.status, .ok, r.text)
@@ -209,6 +212,7 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             XCTAssertEqual((lp?["token_logprobs"] as? [Double])?.count, 4)
             XCTAssertEqual((lp?["top_logprobs"] as? [[String: Double]])?.first?.count, 2)
             XCTAssertEqual((lp?["text_offset"] as? [Int])?.first, 0)
+        }
         }
     }
 
