@@ -284,14 +284,17 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
             cachedPromptTokens: job.scheduled?.cachedPromptTokens ?? 0, completionTokens: job.decode.tokens.count,
             queueSeconds: Double(scheduled - job.arrival) / 1e9, prefillSeconds: Double(first - scheduled) / 1e9,
             decodeSeconds: Double(now - first) / 1e9)))
-        job.continuation.finish()
+        // Release the request before its stream ends, so a caller that sees the end sees it gone.
         remove(job)
+        publishStats()
+        job.continuation.finish()
     }
 
     private func fail(_ job: Job, _ error: EngineError) {
         guard jobs[job.key] === job else { return }
-        job.continuation.finish(throwing: error)
         remove(job)
+        publishStats()
+        job.continuation.finish(throwing: error)
     }
 
     private func remove(_ job: Job) {

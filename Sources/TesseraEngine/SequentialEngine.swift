@@ -168,6 +168,7 @@ public final class SequentialEngine: InferenceEngine, @unchecked Sendable {
             job.continuation.yield(.finished(EngineSummary(
                 finishReason: .cancelled, promptTokens: prompt.count, cachedPromptTokens: 0, completionTokens: 0,
                 queueSeconds: queueSeconds, prefillSeconds: 0, decodeSeconds: 0)))
+            release()
             job.continuation.finish()
             return
         }
@@ -202,14 +203,19 @@ public final class SequentialEngine: InferenceEngine, @unchecked Sendable {
                 finishReason: result.finishReason, promptTokens: prompt.count, cachedPromptTokens: common,
                 completionTokens: result.tokens.count, queueSeconds: queueSeconds,
                 prefillSeconds: result.promptSeconds, decodeSeconds: result.decodeSeconds)))
+            release()
             job.continuation.finish()
         } catch {
             // The cache may hold part of this request: forget what it holds.
             cachedIDs = []
             cache = nil
+            release()
             job.continuation.finish(throwing: EngineError.generation("\(error)"))
         }
     }
+
+    /// The running request leaves before its stream ends, so a caller that sees the end sees it gone.
+    private func release() { state.withLock { s in s.running = nil; s.runningTokens = 0 } }
 
     private func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 }

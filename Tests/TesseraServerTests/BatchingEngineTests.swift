@@ -54,6 +54,7 @@ final class BatchingEngineTests: XCTestCase, @unchecked Sendable {
         let engine = self.engine()
         let found = try await together(engine, prompts)
         XCTAssertEqual(found, expected)
+        // A stream ends after its request has left the engine and its blocks are free.
         XCTAssertTrue(engine.isIdle)
         XCTAssertEqual(engine.stats().kvCacheUsage, 0, "every block is free again")
     }
