@@ -40,22 +40,30 @@ final class EngineTests: XCTestCase, @unchecked Sendable {
     func testWaitingRequestsRunByPriorityThenArrival() async throws {
         let engine = TinyChatModel.engine()
         engine.pause()
-        let order = OrderRecorder()
-        let streams = try [("low", 5), ("high", -1), ("low2", 5)].map { name, priority in
-            (name, try engine.submit(request(name, maxTokens: 2, priority: priority)))
+        // Each stream is read by its own task, so the order in which the tasks see their events says
+        // nothing; the engine's clock does. A request's start is its submit time plus its queue time,
+        // and the engine starts one only after the last has finished (milliseconds apart), while the
+        // submits below are microseconds apart.
+        let requests = [("low", 5), ("high", -1), ("low2", 5)].map { name, priority in
+            (name, request(name, maxTokens: 24, priority: priority))
         }
+        var streams: [(String, Date, EngineStream)] = []
+        for (name, request) in requests { streams.append((name, Date(), try engine.submit(request))) }
         XCTAssertEqual(engine.stats().waiting, 3)
         engine.resume()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (name, stream) in streams {
+        let starts = try await withThrowingTaskGroup(of: (String, Date).self) { group in
+            for (name, submitted, stream) in streams {
                 group.addTask {
-                    for try await event in stream { if case .scheduled = event { await order.append(name) } }
+                    var start = Date.distantFuture
+                    for try await event in stream {
+                        if case .scheduled(let queueSeconds, _) = event { start = submitted.addingTimeInterval(queueSeconds) }
+                    }
+                    return (name, start)
                 }
             }
-            try await group.waitForAll()
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        let names = await order.names
-        XCTAssertEqual(names, ["high", "low", "low2"])
+        XCTAssertEqual(starts.sorted { $0.1 < $1.1 }.map(\.0), ["high", "low", "low2"])
     }
 
     func testAFullQueueAndAShutdownRefuseNewRequests() async throws {
@@ -87,9 +95,4 @@ final class EngineTests: XCTestCase, @unchecked Sendable {
         }
         XCTAssertThrowsError(try engine.submit(EngineRequest(id: "x", prompt: [], options: GenerationOptions())))
     }
-}
-
-actor OrderRecorder {
-    var names: [String] = []
-    func append(_ name: String) { names.append(name) }
 }
