@@ -65,22 +65,26 @@ public struct Quantized16DotArguments: @unchecked Sendable {
     public var blocks: Int
     public var weights: UnsafeRawPointer
     public var groups: Int
+    /// Token t's activations are x + t · ldx, its per-block scales and sums xScales + t · lds and
+    /// xSums + t · lds, its outputs y + t · ldy.
     public var x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
     public var y: UnsafeMutablePointer<Float>
-    /// A second token multiplied by the same weights in the same pass (batched decode): the weights
-    /// are loaded and unpacked once for both. Its x, scales and sums as for the first; y2 its output.
-    public var second: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)?
+    /// Tokens multiplied by the same weights in one pass (batched decode): the 4-bit kernel unpacks each
+    /// block once for up to four of them, and a token's result is the same bits whatever `tokens` is.
+    public var tokens: Int
+    public var ldx: Int, lds: Int, ldy: Int
 
     public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int16>,
                 xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                second: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)? = nil) {
+                tokens: Int = 1, ldx: Int = 0, lds: Int = 0, ldy: Int = 0) {
         self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
-        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y; self.second = second
+        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+        self.tokens = tokens; self.ldx = ldx; self.lds = lds; self.ldy = ldy
     }
 
-    /// The second token's arguments on their own.
-    public var secondAlone: Quantized16DotArguments? {
-        second.map { Quantized16DotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: $0.x,
-                                             xScales: $0.xScales, xSums: $0.xSums, y: $0.y) }
+    /// Token t's arguments on their own.
+    public func token(_ t: Int) -> Quantized16DotArguments {
+        Quantized16DotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: x + t * ldx,
+                                xScales: xScales + t * lds, xSums: xSums + t * lds, y: y + t * ldy)
     }
 }

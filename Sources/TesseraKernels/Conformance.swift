@@ -184,30 +184,43 @@ public enum KernelConformance {
                 tally.compare(found, expected, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5, "\(format) \(groups) groups x \(blocks) blocks")
                 tally.compare(found16, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
                               "\(format) 16-bit activations \(groups) groups x \(blocks) blocks")
-                // Two tokens in one pass (batched decode) equal each token alone.
-                let xb = randomFloats(k, seed: 44, scale: 2)
-                var (xb16, sb16, tb16) = ([Int16](repeating: 0, count: k), xs, xt)
-                ReferenceKernels.quantizeActivations16(xb, count: k, q: &xb16, scales: &sb16, sums: &tb16)
-                var pairFirst = found16, pairSecond = found16, expectedSecond = found16
+                // 1 to 7 tokens in one pass (batched decode: quads, a pair, a single) match the reference
+                // and equal each token run alone, bit for bit.
+                let tokens = 7
+                let xb = randomFloats(tokens * k, seed: 44, scale: 2)
+                var (xb16, sb16, tb16) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
+                                          [Float](repeating: 0, count: tokens * blocks))
+                for t in 0..<tokens {
+                    xb.withUnsafeBufferPointer { x in
+                        ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &xb16[t * k], scales: &sb16[t * blocks],
+                                                               sums: &tb16[t * blocks])
+                    }
+                }
+                let ldy = 4 * groups + 3
+                var expectedBatch = [Float](repeating: 0, count: tokens * ldy)
                 weights.withUnsafeBytes { w in
-                    xb16.withUnsafeBufferPointer { xbp in
-                        sb16.withUnsafeBufferPointer { sbp in
-                            tb16.withUnsafeBufferPointer { tbp in
-                                pairSecond.withUnsafeMutableBufferPointer { out2 in
-                                    kernels.quantized16Dot(Quantized16DotArguments(
-                                        format: format, blocks: blocks, weights: w.baseAddress!, groups: groups, x: x16, xScales: s16,
-                                        xSums: t16, y: &pairFirst, second: (xbp.baseAddress!, sbp.baseAddress!, tbp.baseAddress!, out2.baseAddress!)))
-                                }
-                            }
+                    ReferenceKernels.quantized16Dot(Quantized16DotArguments(
+                        format: format, blocks: blocks, weights: w.baseAddress!, groups: groups, x: xb16, xScales: sb16, xSums: tb16,
+                        y: &expectedBatch, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
+                }
+                for count in 1...tokens {
+                    var batch = [Float](repeating: 0, count: tokens * ldy), alone = batch
+                    weights.withUnsafeBytes { w in
+                        kernels.quantized16Dot(Quantized16DotArguments(
+                            format: format, blocks: blocks, weights: w.baseAddress!, groups: groups, x: xb16, xScales: sb16, xSums: tb16,
+                            y: &batch, tokens: count, ldx: k, lds: blocks, ldy: ldy))
+                        for t in 0..<count {
+                            kernels.quantized16Dot(Quantized16DotArguments(
+                                format: format, blocks: blocks, weights: w.baseAddress!, groups: groups, x: xb16, xScales: sb16, xSums: tb16,
+                                y: &alone, tokens: count, ldx: k, lds: blocks, ldy: ldy).token(t))
                         }
                     }
-                    ReferenceKernels.quantized16Dot(Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!,
-                                                                            groups: groups, x: xb16, xScales: sb16, xSums: tb16, y: &expectedSecond))
+                    let used = (0..<count).flatMap { t in (0..<(4 * groups)).map { t * ldy + $0 } }
+                    tally.compare(used.map { batch[$0] }, used.map { expectedBatch[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                                  "\(format) 16-bit activations, \(count) tokens in one pass, \(groups) groups x \(blocks) blocks")
+                    tally.compare(used.map { batch[$0] }, used.map { alone[$0] }, atol: 0, rtol: 0,
+                                  "\(format) 16-bit activations, \(count) tokens in one pass vs each alone (bitwise)")
                 }
-                tally.compare(pairFirst, expected16, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
-                              "\(format) 16-bit activations, first of a pair, \(groups) groups x \(blocks) blocks")
-                tally.compare(pairSecond, expectedSecond, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
-                              "\(format) 16-bit activations, second of a pair, \(groups) groups x \(blocks) blocks")
             }
         }
         return tally.result

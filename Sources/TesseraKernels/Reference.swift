@@ -133,9 +133,11 @@ public enum ReferenceKernels {
 
     /// 16-bit activations: the same sums as `quantizedDot`.
     public static func quantized16Dot(_ a: Quantized16DotArguments) {
-        quantizedDot(format: a.format, blocks: a.blocks, weights: a.weights, groups: a.groups,
-                     x: { Double(a.x[$0]) }, xScales: a.xScales, xSums: a.xSums, y: a.y)
-        if let second = a.secondAlone { quantized16Dot(second) }
+        for t in 0..<a.tokens {
+            let one = a.token(t)
+            quantizedDot(format: one.format, blocks: one.blocks, weights: one.weights, groups: one.groups,
+                         x: { Double(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
+        }
     }
 
     /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.

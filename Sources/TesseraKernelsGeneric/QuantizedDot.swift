@@ -65,32 +65,6 @@ typealias V8 = SIMD8<Float>
     #endif
 }
 
-/// 16 bytes of nibbles x 32 16-bit activations.
-@inline(__always) private func dotU4S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>) -> V8 {
-    #if TESSERA_AVX2 || TESSERA_AVX512
-    return tessera_dot_u4s16_avx2(w.assumingMemoryBound(to: UInt8.self), x)
-    #else
-    let b = w.assumingMemoryBound(to: UInt8.self)
-    var total: Int32 = 0
-    for j in 0..<16 { total &+= Int32(b[j] & 0xF) &* Int32(x[j]) &+ Int32(b[j] >> 4) &* Int32(x[j + 16]) }
-    return V8(Float(total), 0, 0, 0, 0, 0, 0, 0)
-    #endif
-}
-
-/// dotU4S16 for two tokens' activations, unpacking the nibbles once.
-@inline(__always) private func dot2U4S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ x2: UnsafePointer<Int16>) -> (V8, V8) {
-    #if TESSERA_AVX2 || TESSERA_AVX512
-    var pair = (V8(), V8())
-    withUnsafeMutablePointer(to: &pair) { p in
-        let f = UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
-        tessera_dot2_u4s16_avx2(w.assumingMemoryBound(to: UInt8.self), x, x2, f, f + 8)
-    }
-    return pair
-    #else
-    return (dotU4S16(w, x), dotU4S16(w, x2))
-    #endif
-}
-
 /// d0 · (w · x) over values 0..15 + d1 · (w · x) over 16..31, 16-bit activations.
 @inline(__always) private func dotS8S16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>, _ d0: Float, _ d1: Float) -> V8 {
     #if TESSERA_AVX2 || TESSERA_AVX512
@@ -174,13 +148,19 @@ extension ISAKernels {
     }
 
     public static func quantized16Dot(_ a: Quantized16DotArguments) {
-        if let second = a.second {
-            if a.format == .q4 { return quantized16DotPairQ4(a, second: (second.x, second.xScales, second.xSums, second.y)) }
-            var first = a
-            first.second = nil
-            quantized16Dot(first)
-            return quantized16Dot(a.secondAlone!)
+        if a.format == .q4 { return quantized16DotQ4(a) }
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        if a.format == .q8s {
+            // The same batched kernel as 4 bits (the token embedding of Q8_0 models is the output head).
+            return tessera_q8ss16_tokens_avx2(a.weights.assumingMemoryBound(to: UInt8.self), a.groups, a.blocks, a.tokens, a.x, a.ldx,
+                                              a.xScales, a.xSums, a.lds, a.y, a.ldy)
         }
+        #endif
+        for t in 0..<a.tokens { quantized16DotQ8(a.token(t)) }
+    }
+
+    /// 8-bit weights (q8, q8s) times one token's 16-bit activations.
+    private static func quantized16DotQ8(_ a: Quantized16DotArguments) {
         let stride = a.format.groupBlockBytes
         for g in 0..<a.groups {
             var p = a.weights + g * a.blocks * stride
@@ -189,22 +169,14 @@ extension ISAKernels {
             for b in 0..<a.blocks {
                 prefetchAhead(p)
                 let x = a.x + 32 * b, dx = a.xScales[b]
-                switch a.format {
-                case .q4:
-                    let dm = halves8(p + 64)
-                    acc0 = acc0.addingProduct(dotU4S16(p, x), V8(repeating: dm[0] * dx))
-                    acc1 = acc1.addingProduct(dotU4S16(p + 16, x), V8(repeating: dm[1] * dx))
-                    acc2 = acc2.addingProduct(dotU4S16(p + 32, x), V8(repeating: dm[2] * dx))
-                    acc3 = acc3.addingProduct(dotU4S16(p + 48, x), V8(repeating: dm[3] * dx))
-                    minimums = minimums.addingProduct(SIMD4(dm[4], dm[5], dm[6], dm[7]), SIMD4(repeating: a.xSums[b]))
-                case .q8:
+                if a.format == .q8 {
                     let s = halves8(p + 128) * V8(repeating: dx)
                     acc0 += dotS8S16(p, x, s[0], s[1])
                     acc1 += dotS8S16(p + 32, x, s[2], s[3])
                     acc2 += dotS8S16(p + 64, x, s[4], s[5])
                     acc3 += dotS8S16(p + 96, x, s[6], s[7])
                     minimums = minimums.addingProduct(halves4(p + 144), SIMD4(repeating: a.xSums[b]))
-                case .q8s:
+                } else {
                     let s = halves4(p + 128) * SIMD4(repeating: dx)
                     acc0 += dotS8S16(p, x, s[0], s[0])
                     acc1 += dotS8S16(p + 32, x, s[1], s[1])
@@ -217,34 +189,40 @@ extension ISAKernels {
         }
     }
 
-    /// Two tokens through the same 4-bit weights: each block's nibbles unpacked once for both.
-    private static func quantized16DotPairQ4(_ a: Quantized16DotArguments,
-                                             second s: (x: UnsafePointer<Int16>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)) {
+    /// 4-bit weights times `a.tokens` tokens. Per block and row: the exact integer dot product I, then
+    /// acc = fma(float(I), d·dx, acc) and acc = fma(m, xs, acc) — the same ops for every token however
+    /// many run together (the C kernel unpacks each block once for up to four tokens).
+    private static func quantized16DotQ4(_ a: Quantized16DotArguments) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        tessera_q4s16_tokens_avx2(a.weights.assumingMemoryBound(to: UInt8.self), a.groups, a.blocks, a.tokens, a.x, a.ldx,
+                                  a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        #else
         let stride = QuantizedFormat.q4.groupBlockBytes
-        for g in 0..<a.groups {
-            var p = a.weights + g * a.blocks * stride
-            var a0 = V8(), a1 = V8(), a2 = V8(), a3 = V8(), b0 = V8(), b1 = V8(), b2 = V8(), b3 = V8()
-            var minimumsA = SIMD4<Float>(), minimumsB = SIMD4<Float>()
-            for b in 0..<a.blocks {
-                prefetchAhead(p)
-                let x = a.x + 32 * b, x2 = s.x + 32 * b, dx = a.xScales[b], dx2 = s.xScales[b]
-                let dm = halves8(p + 64)
-                var (u, v) = dot2U4S16(p, x, x2)
-                a0 = a0.addingProduct(u, V8(repeating: dm[0] * dx)); b0 = b0.addingProduct(v, V8(repeating: dm[0] * dx2))
-                (u, v) = dot2U4S16(p + 16, x, x2)
-                a1 = a1.addingProduct(u, V8(repeating: dm[1] * dx)); b1 = b1.addingProduct(v, V8(repeating: dm[1] * dx2))
-                (u, v) = dot2U4S16(p + 32, x, x2)
-                a2 = a2.addingProduct(u, V8(repeating: dm[2] * dx)); b2 = b2.addingProduct(v, V8(repeating: dm[2] * dx2))
-                (u, v) = dot2U4S16(p + 48, x, x2)
-                a3 = a3.addingProduct(u, V8(repeating: dm[3] * dx)); b3 = b3.addingProduct(v, V8(repeating: dm[3] * dx2))
-                let minimums = SIMD4(dm[4], dm[5], dm[6], dm[7])
-                minimumsA = minimumsA.addingProduct(minimums, SIMD4(repeating: a.xSums[b]))
-                minimumsB = minimumsB.addingProduct(minimums, SIMD4(repeating: s.xSums[b]))
-                p += stride
+        for t in 0..<a.tokens {
+            let one = a.token(t)
+            for g in 0..<a.groups {
+                var p = a.weights + g * a.blocks * stride
+                var acc = SIMD4<Float>()
+                for b in 0..<a.blocks {
+                    let x = one.x + 32 * b, dx = one.xScales[b], xs = one.xSums[b]
+                    let dm = halves8(p + 64)
+                    let nibbles = p.assumingMemoryBound(to: UInt8.self)
+                    for r in 0..<4 {
+                        var total: Int32 = 0
+                        for j in 0..<16 {
+                            let byte = nibbles[16 * r + j]
+                            total &+= Int32(byte & 0xF) &* Int32(x[j]) &+ Int32(byte >> 4) &* Int32(x[j + 16])
+                        }
+                        // Not fused: a baseline x86-64 build has no FMA instruction (fma() would be a libm call).
+                        acc[r] = acc[r] + Float(total) * (dm[r] * dx)
+                        acc[r] = acc[r] + dm[4 + r] * xs
+                    }
+                    p += stride
+                }
+                for r in 0..<4 { one.y[4 * g + r] = acc[r] }
             }
-            storeGroup(a.y + 4 * g, a0, a1, a2, a3, minimumsA)
-            storeGroup(s.y + 4 * g, b0, b1, b2, b3, minimumsB)
         }
+        #endif
     }
 
     private static func dotQ4(_ a: QuantizedDotArguments) {

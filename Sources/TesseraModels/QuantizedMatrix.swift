@@ -165,24 +165,20 @@ final class QuantizedMatrix: @unchecked Sendable {
             var tail = (Float(0), Float(0), Float(0), Float(0))
             // Whole groups straight into the output; a last, partial group through `tail`.
             let full = min(range.upperBound, rows / 4)
-            var t = 0
-            // Tokens in pairs through the 16-bit path: the weights are unpacked once for both.
-            if !int8 && full > range.lowerBound {
-                while t + 1 < m {
-                    let g0 = range.lowerBound, count = full - range.lowerBound
+            if full > range.lowerBound {
+                let g0 = range.lowerBound
+                if int8 {
+                    for t in 0..<m { dot(t, g0, full - g0, out + t * ldOut + 4 * g0) }
+                } else {
+                    // All the tokens in one call: the 4-bit kernel unpacks each block once for up to four.
                     kernels.quantized16Dot(Quantized16DotArguments(
-                        format: format, blocks: blocks, weights: data + g0 * stride, groups: count, x: x16 + t * cols,
-                        xScales: xs + t * blocks, xSums: xs + (m + t) * blocks, y: out + t * ldOut + 4 * g0,
-                        second: (UnsafePointer(x16 + (t + 1) * cols), UnsafePointer(xs + (t + 1) * blocks),
-                                 UnsafePointer(xs + (m + t + 1) * blocks), out + (t + 1) * ldOut + 4 * g0)))
-                    t += 2
+                        format: format, blocks: blocks, weights: data + g0 * stride, groups: full - g0, x: x16, xScales: xs,
+                        xSums: xs + m * blocks, y: out + 4 * g0, tokens: m, ldx: cols, lds: blocks, ldy: ldOut))
                 }
             }
-            let paired = t
-            for t in 0..<m {
-                let y = out + t * ldOut
-                if full > range.lowerBound && t >= paired { dot(t, range.lowerBound, full - range.lowerBound, y + 4 * range.lowerBound) }
-                if range.upperBound > full {
+            if range.upperBound > full {
+                for t in 0..<m {
+                    let y = out + t * ldOut
                     withUnsafeMutableBytes(of: &tail) { buffer in
                         let p = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
                         dot(t, groups - 1, 1, p)

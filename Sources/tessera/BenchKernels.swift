@@ -12,7 +12,7 @@ import TesseraKernels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks, printed as a table (or JSON with --json).", subcommands: [BenchModel.self, BenchKVCache.self, BenchKernels.self, BenchAttention.self, BenchTokenizer.self, BenchTrain.self, BenchServe.self])
+        abstract: "Benchmarks, printed as a table (or JSON with --json).", subcommands: [BenchModel.self, BenchBatch.self, BenchKVCache.self, BenchKernels.self, BenchAttention.self, BenchTokenizer.self, BenchTrain.self, BenchServe.self])
 }
 
 struct BenchKernels: ParsableCommand {

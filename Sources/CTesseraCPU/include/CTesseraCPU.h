@@ -159,16 +159,143 @@ __attribute__((target("avx2"))) static inline __m256 tessera_dot_u4s16_avx2(cons
                                    _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))));
     return _mm256_cvtepi32_ps(sum);
 }
-/// The same for two tokens' activations at once: the nibbles are unpacked once for both.
-__attribute__((target("avx2"))) static inline void tessera_dot2_u4s16_avx2(const uint8_t *w, const int16_t *x, const int16_t *x2,
-                                                                          float *out, float *out2) {
-    __m128i packed = _mm_loadu_si128((const __m128i *)w), mask = _mm_set1_epi8(0x0F);
-    __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));
-    __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask));
-    _mm256_storeu_ps(out, _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),
-                                                    _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))))));
-    _mm256_storeu_ps(out2, _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x2)),
-                                                     _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x2 + 16))))));
+
+// MARK: Quantised groups times the 16-bit activations of several tokens (batched decode)
+// A 4-bit group block is 80 bytes: 4 rows x 16 bytes of nibbles (low nibbles values 0..15, high
+// 16..31), then 4 f16 scales d and 4 f16 minimums m; a symmetric 8-bit one (q8s) is 4 rows x 32 signed
+// bytes and 4 f16 scales. Row r, token t: y = Σ_b d·dx·I (+ m·xs for 4 bits), where I is the block's
+// exact integer dot product. Per block the four rows' 8-lane madd sums are folded exactly (unpacks and
+// adds, then the two 128-bit halves), so one cvt and one fma serve four rows, and the unpacked weights
+// serve up to four tokens. Every token goes through the same float ops in the same order
+// (acc = fma(float(I), d·dx, acc); acc = fma(m, xs, acc)) whether it runs alone, in a pair or in a quad,
+// so a token's result never depends on the batch around it.
+
+/// The four rows' exact block sums for one token: [r0 r1 r2 r3 | r0 r1 r2 r3] (lanes 0-3 + lanes 4-7).
+__attribute__((target("avx2"))) static inline __m256i tessera_q16_rowsums_avx2(const __m256i *u, const int16_t *x) {
+    __m256i xl = _mm256_loadu_si256((const __m256i *)x), xh = _mm256_loadu_si256((const __m256i *)(x + 16));
+    __m256i s0 = _mm256_add_epi32(_mm256_madd_epi16(u[0], xl), _mm256_madd_epi16(u[1], xh));
+    __m256i s1 = _mm256_add_epi32(_mm256_madd_epi16(u[2], xl), _mm256_madd_epi16(u[3], xh));
+    __m256i s2 = _mm256_add_epi32(_mm256_madd_epi16(u[4], xl), _mm256_madd_epi16(u[5], xh));
+    __m256i s3 = _mm256_add_epi32(_mm256_madd_epi16(u[6], xl), _mm256_madd_epi16(u[7], xh));
+    // Fold to [r0 r1 r2 r3 | r0 r1 r2 r3] with unpacks and adds (vphaddd is slower on Zen 3).
+    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi32(s0, s1), _mm256_unpackhi_epi32(s0, s1));
+    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(s2, s3), _mm256_unpackhi_epi32(s2, s3));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+/// Two tokens' 4-row sums folded into one vector [t0 r0..r3 | t1 r0..r3] and accumulated (the minimums'
+/// term only for 4-bit weights).
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 tessera_q16_pair_avx2(
+    const __m256i *u, __m128 d, __m128 m, const int q8s, const int16_t *x0, const int16_t *x1, const float *dx0, const float *dx1,
+    const float *xs0, const float *xs1, __m256 acc) {
+    __m256i h = tessera_q16_rowsums_avx2(u, x0), g = tessera_q16_rowsums_avx2(u, x1);
+    __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h, g, 0x20), _mm256_permute2x128_si256(h, g, 0x31));
+    __m256 scale = _mm256_mul_ps(_mm256_set_m128(d, d), _mm256_set_m128(_mm_broadcast_ss(dx1), _mm_broadcast_ss(dx0)));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+    if (q8s) return acc;
+    return _mm256_fmadd_ps(_mm256_set_m128(m, m), _mm256_set_m128(_mm_broadcast_ss(xs1), _mm_broadcast_ss(xs0)), acc);
+}
+/// One token's 4-row sums, the same ops lane for lane as one half of the pair.
+__attribute__((target("avx2,fma"), always_inline)) static inline __m128 tessera_q16_single_avx2(
+    const __m256i *u, __m128 d, __m128 m, const int q8s, const int16_t *x, const float *dx, const float *xs, __m128 acc) {
+    __m256i h = tessera_q16_rowsums_avx2(u, x);
+    __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_mul_ps(d, _mm_broadcast_ss(dx)), acc);
+    if (q8s) return acc;
+    return _mm_fmadd_ps(m, _mm_broadcast_ss(xs), acc);
+}
+/// Unpacks a block's four rows to 16-bit lanes (u[2r] values 0..15, u[2r+1] values 16..31) and its
+/// scales d (and, for 4-bit weights, minimums m).
+__attribute__((target("avx2,f16c"), always_inline)) static inline void tessera_q16_unpack_avx2(const uint8_t *p, const int q8s, __m256i *u,
+                                                                                              __m128 *d, __m128 *m) {
+    if (q8s) {
+        for (int r = 0; r < 4; r++) {
+            u[2 * r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 32 * r)));
+            u[2 * r + 1] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 32 * r + 16)));
+        }
+        *d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(p + 128)));
+        *m = _mm_setzero_ps();
+        return;
+    }
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    for (int r = 0; r < 4; r++) {
+        __m128i packed = _mm_loadu_si128((const __m128i *)(p + 16 * r));
+        u[2 * r] = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));
+        u[2 * r + 1] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask));
+    }
+    __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 64)));
+    *d = _mm256_castps256_ps128(dm);
+    *m = _mm256_extractf128_ps(dm, 1);
+}
+/// `groups` groups of `blocks` blocks (consecutive) times `tokens` tokens. Token t reads x + t·ldx
+/// (32·blocks values), dx + t·lds and xs + t·lds (one scale and one sum per block) and writes y + t·ldy
+/// (4·groups rows). Tokens go four at a time through each group's blocks, then two, then one.
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_q16_tokens_avx2(
+    const uint8_t *w, const int q8s, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+    const float *xs, size_t lds, float *y, size_t ldy) {
+    const size_t stride = q8s ? 136 : 80;
+    for (size_t g = 0; g < groups; g++) {
+        const uint8_t *wg = w + g * blocks * stride;
+        size_t t = 0;
+        for (; t + 4 <= tokens; t += 4) {
+            __m256 a = _mm256_setzero_ps(), c = _mm256_setzero_ps();
+            const int16_t *x0 = x + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+            const float *d0 = dx + t * lds, *s0 = xs + t * lds;
+            for (size_t b = 0; b < blocks; b++) {
+                const uint8_t *p = wg + b * stride;
+                __builtin_prefetch(p + 1024);
+                __m256i u[8];
+                __m128 d, m;
+                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
+                a = tessera_q16_pair_avx2(u, d, m, q8s, x0 + 32 * b, x1 + 32 * b, d0 + b, d0 + lds + b, s0 + b, s0 + lds + b, a);
+                c = tessera_q16_pair_avx2(u, d, m, q8s, x2 + 32 * b, x3 + 32 * b, d0 + 2 * lds + b, d0 + 3 * lds + b,
+                                          s0 + 2 * lds + b, s0 + 3 * lds + b, c);
+            }
+            _mm_storeu_ps(y + t * ldy + 4 * g, _mm256_castps256_ps128(a));
+            _mm_storeu_ps(y + (t + 1) * ldy + 4 * g, _mm256_extractf128_ps(a, 1));
+            _mm_storeu_ps(y + (t + 2) * ldy + 4 * g, _mm256_castps256_ps128(c));
+            _mm_storeu_ps(y + (t + 3) * ldy + 4 * g, _mm256_extractf128_ps(c, 1));
+        }
+        for (; t + 2 <= tokens; t += 2) {
+            __m256 a = _mm256_setzero_ps();
+            const int16_t *x0 = x + t * ldx, *x1 = x0 + ldx;
+            const float *d0 = dx + t * lds, *s0 = xs + t * lds;
+            for (size_t b = 0; b < blocks; b++) {
+                const uint8_t *p = wg + b * stride;
+                __builtin_prefetch(p + 1024);
+                __m256i u[8];
+                __m128 d, m;
+                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
+                a = tessera_q16_pair_avx2(u, d, m, q8s, x0 + 32 * b, x1 + 32 * b, d0 + b, d0 + lds + b, s0 + b, s0 + lds + b, a);
+            }
+            _mm_storeu_ps(y + t * ldy + 4 * g, _mm256_castps256_ps128(a));
+            _mm_storeu_ps(y + (t + 1) * ldy + 4 * g, _mm256_extractf128_ps(a, 1));
+        }
+        if (t < tokens) {
+            __m128 a = _mm_setzero_ps();
+            const int16_t *x0 = x + t * ldx;
+            for (size_t b = 0; b < blocks; b++) {
+                const uint8_t *p = wg + b * stride;
+                __builtin_prefetch(p + 1024);
+                __m256i u[8];
+                __m128 d, m;
+                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
+                a = tessera_q16_single_avx2(u, d, m, q8s, x0 + 32 * b, dx + t * lds + b, xs + t * lds + b, a);
+            }
+            _mm_storeu_ps(y + t * ldy + 4 * g, a);
+        }
+    }
+}
+/// 4-bit groups (80 bytes a block: 4 x 16 bytes of nibbles, 4 f16 scales, 4 f16 minimums).
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_q4s16_tokens_avx2(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+    const float *xs, size_t lds, float *y, size_t ldy) {
+    tessera_q16_tokens_avx2(w, 0, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
+}
+/// Symmetric 8-bit groups (136 bytes a block: 4 x 32 signed bytes, 4 f16 scales; no minimums).
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_q8ss16_tokens_avx2(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+    const float *xs, size_t lds, float *y, size_t ldy) {
+    tessera_q16_tokens_avx2(w, 1, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
 /// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
 __attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
