@@ -168,7 +168,7 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
     private func admit(_ incoming: [Job]) {
         for job in incoming {
             let request = SchedulerRequest(id: job.key, prompt: job.request.prompt, priority: job.request.priority,
-                                           arrival: scheduler.nextArrival(), salt: Self.salt(job.request.cacheSalt))
+                                           arrival: scheduler.nextArrival(), salt: BlockHash.salt(for: job.request.cacheSalt))
             job.scheduled = request
             jobs[job.key] = job
             // A sibling of a parallel-sampling group waits for the group's first request to compute the prompt.
@@ -218,13 +218,6 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         }
         if request.tokenCount >= maxModelLength { job.decode.end(.length) }
         if let reason = job.decode.finishReason { finish(job, reason: reason) }
-    }
-
-    private static func salt(_ text: String?) -> UInt64 {
-        guard let text else { return 0 }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return h | 1  // never 0, the shared salt
     }
 
     /// One iteration: schedule, run the batch, sample.

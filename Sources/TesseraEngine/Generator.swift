@@ -45,7 +45,7 @@ public enum PromptTruncation: String, Sendable, CaseIterable {
     case keepEnd = "keep-end"
 }
 
-public enum FinishReason: String, Sendable, Codable {
+public enum FinishReason: String, Sendable, Codable, CaseIterable {
     /// A stop token or stop string.
     case stop
     /// max tokens or the end of the context.
@@ -270,14 +270,19 @@ public struct DecodeState {
 public enum Logprobs {
     /// The chosen token's log-probability and the `top` most likely tokens' (ties: lower id first).
     public static func of(_ id: Int32, in logits: [Float], top: Int) -> GeneratedToken {
-        var maxLogit = -Float.infinity
-        for l in logits { maxLogit = max(maxLogit, l) }
-        var sum = 0.0
-        for l in logits { sum += exp(Double(l - maxLogit)) }
-        let logZ = Double(maxLogit) + log(sum)
-        func logprob(_ i: Int) -> Float { Float(Double(logits[i]) - logZ) }
+        let (maxLogit, logSum) = logits.withUnsafeBufferPointer { normalizer($0) }
+        func logprob(_ i: Int) -> Float { Float(Double(logits[i] - maxLogit) - logSum) }
         let best = top > 0 ? Sampler.topIndices(logits, min(top, logits.count)) : []
         return GeneratedToken(id: id, logprob: logprob(Int(id)),
                               topLogprobs: best.map { TokenLogprob(id: Int32($0), logprob: logprob($0)) })
+    }
+
+    /// A row's largest logit m and log Σ exp(l - m), in Double: log p(i) = (l_i - m) - logSum.
+    static func normalizer(_ row: UnsafeBufferPointer<Float>) -> (maxLogit: Float, logSum: Double) {
+        var maxLogit = -Float.infinity
+        for l in row { maxLogit = max(maxLogit, l) }
+        var sum = 0.0
+        for l in row { sum += exp(Double(l - maxLogit)) }
+        return (maxLogit, log(sum))
     }
 }

@@ -81,12 +81,9 @@ extension Perplexity {
     /// log p(token) from row `row` of (rows, vocab) logits, in Double.
     static func logSoftmax(_ logits: [Float], row: Int, vocab: Int, token: Int32) -> Double {
         logits.withUnsafeBufferPointer { all in
-            let r = all.baseAddress! + row * vocab
-            var maxLogit = -Float.infinity
-            for v in 0..<vocab { maxLogit = max(maxLogit, r[v]) }
-            var sum = 0.0
-            for v in 0..<vocab { sum += exp(Double(r[v] - maxLogit)) }
-            return Double(r[Int(token)] - maxLogit) - log(sum)
+            let r = UnsafeBufferPointer(rebasing: all[(row * vocab)..<((row + 1) * vocab)])
+            let (maxLogit, logSum) = Logprobs.normalizer(r)
+            return Double(r[Int(token)] - maxLogit) - logSum
         }
     }
 

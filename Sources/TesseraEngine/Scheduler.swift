@@ -41,7 +41,8 @@ public struct SchedulerConfig: Sendable, Equatable {
 public final class SchedulerRequest {
     public let id: RequestKey
     public let prompt: [Int32]
-    public private(set) var output: [Int32] = []
+    /// Prompt and output so far, kept as one array: the scheduler reads it every step.
+    public private(set) var tokens: [Int32]
     /// Tokens whose keys and values are in the cache.
     public fileprivate(set) var computed = 0
     public let priority: Int
@@ -54,15 +55,15 @@ public final class SchedulerRequest {
     fileprivate var wasScheduled = false
 
     public init(id: RequestKey, prompt: [Int32], priority: Int = 0, arrival: Int, salt: UInt64 = 0) {
-        self.id = id; self.prompt = prompt; self.priority = priority; self.arrival = arrival; self.salt = salt
+        self.id = id; self.prompt = prompt; self.tokens = prompt; self.priority = priority; self.arrival = arrival; self.salt = salt
     }
 
-    public var tokens: [Int32] { prompt + output }
-    public var tokenCount: Int { prompt.count + output.count }
+    public var output: ArraySlice<Int32> { tokens[prompt.count...] }
+    public var tokenCount: Int { tokens.count }
     /// Whether it is in its prefill (prompt tokens, or output tokens being recomputed, remain).
     public var isPrefilling: Bool { tokenCount - computed > 1 }
 
-    public func append(_ token: Int32) { output.append(token) }
+    public func append(_ token: Int32) { tokens.append(token) }
 }
 
 /// What to run in one step.

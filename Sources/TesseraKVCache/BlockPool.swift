@@ -108,17 +108,30 @@ public struct BlockHash: Hashable, Sendable, CustomStringConvertible {
 
     /// hash(parent, the block's token ids, salt): FNV-1a over the words, finished with a 64-bit mixer.
     public init(parent: BlockHash?, tokens: ArraySlice<Int32>, salt: UInt64 = 0) {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func add(_ word: UInt64) {
-            h = (h ^ word) &* 0x0000_0100_0000_01b3
-        }
-        add(parent?.value ?? 0x9e37_79b9_7f4a_7c15)
-        add(salt)
-        add(UInt64(tokens.count))
-        for token in tokens { add(UInt64(UInt32(bitPattern: token))) }
-        h ^= h >> 33; h &*= 0xff51_afd7_ed55_8ccd; h ^= h >> 33; h &*= 0xc4ce_b9fe_1a85_ec53; h ^= h >> 33
-        value = h
+        var h = FNV1a()
+        h.add(parent?.value ?? 0x9e37_79b9_7f4a_7c15)
+        h.add(salt)
+        h.add(UInt64(tokens.count))
+        for token in tokens { h.add(UInt64(UInt32(bitPattern: token))) }
+        var v = h.value
+        v ^= v >> 33; v &*= 0xff51_afd7_ed55_8ccd; v ^= v >> 33; v &*= 0xc4ce_b9fe_1a85_ec53; v ^= v >> 33
+        value = v
+    }
+
+    /// The salt for a tenant's `cache_salt` text: FNV-1a of its UTF-8 bytes, never 0 (0 is the shared
+    /// cache); nil gives 0.
+    public static func salt(for text: String?) -> UInt64 {
+        guard let text else { return 0 }
+        var h = FNV1a()
+        for byte in text.utf8 { h.add(UInt64(byte)) }
+        return h.value | 1
     }
 
     public var description: String { String(value, radix: 16) }
+}
+
+/// 64-bit FNV-1a, fed whole words (or bytes).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add(_ word: UInt64) { value = (value ^ word) &* 0x0000_0100_0000_01b3 }
 }

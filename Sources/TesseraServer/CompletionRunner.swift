@@ -174,13 +174,14 @@ final class CompletionRunner: Sendable {
                 }))])
             }))])
         case .completion:
+            let texts = tokens.map { tokenText($0.id).text }
             var offsets: [JSONValue] = [], offset = textOffset
-            for token in tokens {
+            for text in texts {
                 offsets.append(.number(Double(offset)))
-                offset += tokenText(token.id).text.count
+                offset += text.count
             }
             return .object([
-                ("tokens", .array(tokens.map { .string(tokenText($0.id).text) })),
+                ("tokens", .array(texts.map { .string($0) })),
                 ("token_logprobs", .array(tokens.map { number($0.logprob) })),
                 ("top_logprobs", .array(tokens.map { token in
                     .object(token.topLogprobs.map { (tokenText($0.id).text, number($0.logprob)) })

@@ -15,6 +15,8 @@ final class ServerMetrics: Sendable {
 
     private let running, waiting, kvCacheUsage: Gauge
     private let promptTokens, generationTokens, preemptions, prefixQueries, prefixHits: Counter
+    /// vllm:request_success_total, one series per finish reason (made up front, as vLLM does).
+    private let requestSuccess: [FinishReason: Counter]
     private let timeToFirstToken, interTokenLatency, timePerOutputToken, e2eLatency, queueTime: ValueHistogram
     private let prefillTime, decodeTime, requestPromptTokens, requestGenerationTokens: ValueHistogram
     private let lastEngineCounts = Mutex<(preemptions: Int, queries: Int, hits: Int)>((0, 0, 0))
@@ -45,6 +47,10 @@ final class ServerMetrics: Sendable {
         preemptions = counter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.")
         prefixQueries = counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.")
         prefixHits = counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.")
+        requestSuccess = Dictionary(uniqueKeysWithValues: FinishReason.allCases.map { reason in
+            (reason, registry.makeCounter(descriptor: Self.name("vllm:request_success_total", "Count of successfully processed requests."),
+                                          labels: labels + [("finished_reason", reason.rawValue)]))
+        })
         timeToFirstToken = histogram("vllm:time_to_first_token_seconds", Self.firstTokenBuckets, "Histogram of time to first token in seconds.")
         interTokenLatency = histogram("vllm:inter_token_latency_seconds", Self.interTokenBuckets, "Histogram of inter-token latency in seconds.")
         timePerOutputToken = histogram("vllm:time_per_output_token_seconds", Self.interTokenBuckets, "Histogram of time per output token in seconds.")
@@ -68,8 +74,7 @@ final class ServerMetrics: Sendable {
     func finished(_ summary: EngineSummary, e2eSeconds: Double, firstTokenSeconds: Double?) {
         promptTokens.increment(by: Int64(summary.promptTokens))
         generationTokens.increment(by: Int64(summary.completionTokens))
-        registry.makeCounter(descriptor: Self.name("vllm:request_success_total", "Count of successfully processed requests."),
-                             labels: labels + [("finished_reason", summary.finishReason.rawValue)]).increment()
+        requestSuccess[summary.finishReason]?.increment()
         e2eLatency.record(e2eSeconds)
         queueTime.record(summary.queueSeconds)
         prefillTime.record(summary.prefillSeconds)

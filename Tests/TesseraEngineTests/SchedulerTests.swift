@@ -109,7 +109,7 @@ final class SchedulerTests: XCTestCase {
                 let request = entry.request
                 request.append(Self.nextToken(request.tokens))
                 if request.output.count == live[request.id]!.maxTokens {
-                    outputs[request.id] = request.output
+                    outputs[request.id] = Array(request.output)
                     scheduler.remove(request.id)
                     live[request.id] = nil
                 }
