@@ -141,7 +141,6 @@ public enum FlashAttention {
         let d = s.headDim, chunk = decodeChunk
         let chunks = (s.keys + chunk - 1) / chunk
         let rowsPerKV = s.group * s.queries
-        let softcap = s.softcap ?? 0
         // Partials: (batch, kvHead, chunk, queries, group) of max, sum and output.
         let partialRows = s.batch * s.kvHeads * chunks * rowsPerKV
         let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: partialRows)
@@ -152,52 +151,66 @@ public enum FlashAttention {
         ThreadPool.shared.parallelFor(s.batch * s.kvHeads * chunks) { task in
             let c = task % chunks, kvh = (task / chunks) % s.kvHeads, b = task / (chunks * s.kvHeads)
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
-            let scores = threadScratch(s.group * chunk + s.group)
-            let correction = scores + s.group * chunk
             let offset = s.kvOffset(batch: b, token: j0, head: kvh)
-            for i in 0..<s.queries {
-                // The group's query heads take turns on the same chunk, so K and V come from memory for
-                // the first and from L2 for the others.
-                let slot = task * rowsPerKV + i * s.group
-                (partialMax + slot).update(repeating: -.infinity, count: s.group)
-                (partialSum + slot).update(repeating: 0, count: s.group)
-                if s.tileVisibility(batch: b, rows: i, i + 1, keys: j0, j1) == .hidden {
-                    (partialOut + slot * d).update(repeating: 0, count: s.group * d)
-                    continue
+            decodeTask(s, batch: b, kvHead: kvh, keys: j0, j1, chunk: chunk, q: q, scratch: threadScratch(s.group * chunk + s.group),
+                       partialMax: partialMax, partialSum: partialSum, partialOut: partialOut, task: task) { query, scores in
+                switch kv {
+                case .float32(let keys, _):
+                    kernels.gemv(n: cols, k: d, w: keys + offset, ldw: s.keyStride, x: query, y: scores, accumulate: false)
+                case .int8(let keys, let keyScales, _, _, let block):
+                    let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
+                    kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
+                                     scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                     scaleStride: s.kvHeads * blocks, block: block, x: query, y: scores)
                 }
-                for g in 0..<s.group {
-                    let query = q + ((b * s.queries + i) * s.queryHeads + kvh * s.group + g) * d
-                    switch kv {
-                    case .float32(let keys, _):
-                        kernels.gemv(n: cols, k: d, w: keys + offset, ldw: s.keyStride, x: query, y: scores + g * chunk, accumulate: false)
-                    case .int8(let keys, let keyScales, _, _, let block):
-                        let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
-                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
-                                         scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                         scaleStride: s.kvHeads * blocks, block: block, x: query, y: scores + g * chunk)
-                    }
-                }
-                kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
-                for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
-                kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
-                                      rowSum: partialSum + slot, correction: correction)
-                for g in 0..<s.group {
-                    switch kv {
-                    case .float32(_, let values):
-                        kernels.gemvTransposed(n: cols, k: d, w: values + offset, ldw: s.keyStride, x: scores + g * chunk,
-                                               y: partialOut + (slot + g) * d, accumulate: false)
-                    case .int8(_, _, let values, let valueScales, let block):
-                        let blocks = d / block
-                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
-                                                   scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                                   scaleStride: s.kvHeads * blocks, block: block, x: scores + g * chunk,
-                                                   y: partialOut + (slot + g) * d, accumulate: false)
-                    }
+            } weighValues: { weights, out in
+                switch kv {
+                case .float32(_, let values):
+                    kernels.gemvTransposed(n: cols, k: d, w: values + offset, ldw: s.keyStride, x: weights, y: out, accumulate: false)
+                case .int8(_, _, let values, let valueScales, let block):
+                    let blocks = d / block
+                    kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
+                                               scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                               scaleStride: s.kvHeads * blocks, block: block, x: weights, y: out, accumulate: false)
                 }
             }
         }
         mergeChunks(s, chunks: chunks, partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
                     output: output, logSumExp: logSumExp)
+    }
+
+    /// One split-key decode task — kv head `kvh` of sequence `b`, keys [j0, j1) — shared by the
+    /// contiguous and the paged cache: for each query row, the group's query heads take turns on the
+    /// same keys (so K and V come from memory for the first and from L2 for the others): scores by
+    /// `scoreKeys(query, scores)`, scaled, masked, an online softmax into the task's partial max and sum,
+    /// and the weighted values by `weighValues(weights, out)`. Partials are (task, queries, group).
+    @inline(__always)
+    static func decodeTask(_ s: AttentionShape, batch b: Int, kvHead kvh: Int, keys j0: Int, _ j1: Int, chunk: Int,
+                           q: UnsafePointer<Float>, scratch scores: UnsafeMutablePointer<Float>,
+                           partialMax: UnsafeMutablePointer<Float>, partialSum: UnsafeMutablePointer<Float>,
+                           partialOut: UnsafeMutablePointer<Float>, task: Int,
+                           scoreKeys: (_ query: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>) -> Void,
+                           weighValues: (_ weights: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) -> Void) {
+        let kernels = Kernels.active
+        let d = s.headDim, cols = j1 - j0, rowsPerKV = s.group * s.queries
+        let correction = scores + s.group * chunk
+        for i in 0..<s.queries {
+            let slot = task * rowsPerKV + i * s.group
+            (partialMax + slot).update(repeating: -.infinity, count: s.group)
+            (partialSum + slot).update(repeating: 0, count: s.group)
+            if s.tileVisibility(batch: b, rows: i, i + 1, keys: j0, j1) == .hidden {
+                (partialOut + slot * d).update(repeating: 0, count: s.group * d)
+                continue
+            }
+            for g in 0..<s.group {
+                scoreKeys(q + ((b * s.queries + i) * s.queryHeads + kvh * s.group + g) * d, scores + g * chunk)
+            }
+            kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: s.softcap ?? 0)
+            for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
+            kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
+                                  rowSum: partialSum + slot, correction: correction)
+            for g in 0..<s.group { weighValues(scores + g * chunk, partialOut + (slot + g) * d) }
+        }
     }
 
     /// The last pass of split-key decode: each row's chunks, rescaled to the overall maximum, summed

@@ -109,54 +109,35 @@ public enum PagedAttention {
             }
             let call = calls[lo], s = call.shape, d = s.headDim, chunk = chunkSizes[lo], chunks = chunkCounts[lo]
             let task = globalTask - firstTask[lo]
-            let rowsPerKV = s.group * s.queries
-            let pMax = partialMax + firstRow[lo], pSum = partialSum + firstRow[lo], pOut = partialOut + firstRow[lo] * d
             let c = task % chunks, kvh = task / chunks
-            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
-            let softcap = s.softcap ?? 0
-            let scores = threadScratch(maxScratch)
-            let correction = scores + s.group * chunk
-            for i in 0..<s.queries {
-                let slot = task * rowsPerKV + i * s.group
-                (pMax + slot).update(repeating: -.infinity, count: s.group)
-                (pSum + slot).update(repeating: 0, count: s.group)
-                if s.tileVisibility(batch: 0, rows: i, i + 1, keys: j0, j1) == .hidden {
-                    (pOut + slot * d).update(repeating: 0, count: s.group * d)
-                    continue
-                }
-                for g in 0..<s.group {
-                    let query = call.q + (i * s.queryHeads + kvh * s.group + g) * d
-                    forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
-                        switch page {
-                        case .float32(let keys, _):
-                            kernels.gemv(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, x: query,
-                                         y: scores + g * chunk + at, accumulate: false)
-                        case .int8(let keys, let keyScales, _, _, let block):
-                            let blocks = d / block
-                            kernels.gemvInt8(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                             scales: keyScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
-                                             block: block, x: query, y: scores + g * chunk + at)
-                        }
+            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
+            FlashAttention.decodeTask(s, batch: 0, kvHead: kvh, keys: j0, j1, chunk: chunk, q: call.q, scratch: threadScratch(maxScratch),
+                                      partialMax: partialMax + firstRow[lo], partialSum: partialSum + firstRow[lo],
+                                      partialOut: partialOut + firstRow[lo] * d, task: task) { query, scores in
+                forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
+                    switch page {
+                    case .float32(let keys, _):
+                        kernels.gemv(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, x: query,
+                                     y: scores + at, accumulate: false)
+                    case .int8(let keys, let keyScales, _, _, let block):
+                        let blocks = d / block
+                        kernels.gemvInt8(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                         scales: keyScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
+                                         block: block, x: query, y: scores + at)
                     }
                 }
-                kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: softcap)
-                for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: 0, rows: i, i + 1, keys: j0, j1) }
-                kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: pMax + slot,
-                                      rowSum: pSum + slot, correction: correction)
-                for g in 0..<s.group {
-                    let out = pOut + (slot + g) * d
-                    forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
-                        switch page {
-                        case .float32(_, let values):
-                            kernels.gemvTransposed(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                                   x: scores + g * chunk + at, y: out, accumulate: at > 0)
-                        case .int8(_, _, let values, let valueScales, let block):
-                            let blocks = d / block
-                            kernels.gemvTransposedInt8(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                                       scales: valueScales + (first * s.kvHeads + kvh) * blocks,
-                                                       scaleStride: s.kvHeads * blocks, block: block, x: scores + g * chunk + at,
-                                                       y: out, accumulate: at > 0)
-                        }
+            } weighValues: { weights, out in
+                forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
+                    switch page {
+                    case .float32(_, let values):
+                        kernels.gemvTransposed(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                               x: weights + at, y: out, accumulate: at > 0)
+                    case .int8(_, _, let values, let valueScales, let block):
+                        let blocks = d / block
+                        kernels.gemvTransposedInt8(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                                   scales: valueScales + (first * s.kvHeads + kvh) * blocks,
+                                                   scaleStride: s.kvHeads * blocks, block: block, x: weights + at,
+                                                   y: out, accumulate: at > 0)
                     }
                 }
             }

@@ -101,7 +101,11 @@ func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into p
                 let dst = packed + panel * gemmMR * kc + p * gemmMR, base = panel * gemmMR
                 let valid = min(gemmMR, rows - base)
                 if valid == gemmMR {
-                    for i in 0..<gemmMR { dst[i] = src[base + i] }
+                    // Six floats as a vector of four and one of two (element by element this loop
+                    // was ~9% of a training step, in the weight-gradient products).
+                    let from = UnsafeRawPointer(src + base), to = UnsafeMutableRawPointer(dst)
+                    to.storeBytes(of: from.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
                 } else {
                     for i in 0..<gemmMR { dst[i] = i < valid ? src[base + i] : 0 }
                 }
