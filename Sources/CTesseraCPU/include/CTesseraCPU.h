@@ -150,15 +150,6 @@ __attribute__((target("avx2"))) static inline __m256 tessera_dot_s8s8_avx2(const
     __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
 }
-/// Nibbles x 16-bit activations (vpmaddwd): 8 int32 partial sums as floats (any lane order; the sum counts).
-__attribute__((target("avx2"))) static inline __m256 tessera_dot_u4s16_avx2(const uint8_t *w, const int16_t *x) {
-    __m128i packed = _mm_loadu_si128((const __m128i *)w), mask = _mm_set1_epi8(0x0F);
-    __m256i lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, mask));                    // values 0..15
-    __m256i hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)); // values 16..31
-    __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)),
-                                   _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 16))));
-    return _mm256_cvtepi32_ps(sum);
-}
 
 // MARK: Quantised groups times the 16-bit activations of several tokens (batched decode)
 // A 4-bit group block is 80 bytes: 4 rows x 16 bytes of nibbles (low nibbles values 0..15, high
@@ -226,6 +217,38 @@ __attribute__((target("avx2,f16c"), always_inline)) static inline void tessera_q
     *d = _mm256_castps256_ps128(dm);
     *m = _mm256_extractf128_ps(dm, 1);
 }
+/// One group's blocks times `pairs` pairs of tokens (0-2) and then `single` more token (0 or 1), the
+/// weights unpacked once per block for all of them. Token t reads x + t·ldx, dx + t·lds, xs + t·lds
+/// and writes its four rows at y + t·ldy. (Called with constants, so the loops unroll.)
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_q16_pass_avx2(
+    const uint8_t *wg, const int q8s, size_t blocks, const int pairs, const int single, const int16_t *x, size_t ldx,
+    const float *dx, const float *xs, size_t lds, float *y, size_t ldy) {
+    const size_t stride = q8s ? 136 : 80;
+    __m256 a = _mm256_setzero_ps(), c = _mm256_setzero_ps();
+    __m128 e = _mm_setzero_ps();
+    const int16_t *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *xe = x + 2 * (size_t)pairs * ldx;
+    const float *d0 = dx, *d1 = dx + lds, *d2 = dx + 2 * lds, *d3 = dx + 3 * lds, *de = dx + 2 * (size_t)pairs * lds;
+    const float *s0 = xs, *s1 = xs + lds, *s2 = xs + 2 * lds, *s3 = xs + 3 * lds, *se = xs + 2 * (size_t)pairs * lds;
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *p = wg + b * stride;
+        __builtin_prefetch(p + 1024);
+        __m256i u[8];
+        __m128 d, m;
+        tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
+        if (pairs >= 1) a = tessera_q16_pair_avx2(u, d, m, q8s, x0 + 32 * b, x1 + 32 * b, d0 + b, d1 + b, s0 + b, s1 + b, a);
+        if (pairs >= 2) c = tessera_q16_pair_avx2(u, d, m, q8s, x2 + 32 * b, x3 + 32 * b, d2 + b, d3 + b, s2 + b, s3 + b, c);
+        if (single) e = tessera_q16_single_avx2(u, d, m, q8s, xe + 32 * b, de + b, se + b, e);
+    }
+    if (pairs >= 1) {
+        _mm_storeu_ps(y, _mm256_castps256_ps128(a));
+        _mm_storeu_ps(y + ldy, _mm256_extractf128_ps(a, 1));
+    }
+    if (pairs >= 2) {
+        _mm_storeu_ps(y + 2 * ldy, _mm256_castps256_ps128(c));
+        _mm_storeu_ps(y + 3 * ldy, _mm256_extractf128_ps(c, 1));
+    }
+    if (single) _mm_storeu_ps(y + 2 * (size_t)pairs * ldy, e);
+}
 /// `groups` groups of `blocks` blocks (consecutive) times `tokens` tokens. Token t reads x + t·ldx
 /// (32·blocks values), dx + t·lds and xs + t·lds (one scale and one sum per block) and writes y + t·ldy
 /// (4·groups rows). Tokens go four at a time through each group's blocks, then two, then one.
@@ -237,51 +260,15 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tesse
         const uint8_t *wg = w + g * blocks * stride;
         size_t t = 0;
         for (; t + 4 <= tokens; t += 4) {
-            __m256 a = _mm256_setzero_ps(), c = _mm256_setzero_ps();
-            const int16_t *x0 = x + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
-            const float *d0 = dx + t * lds, *s0 = xs + t * lds;
-            for (size_t b = 0; b < blocks; b++) {
-                const uint8_t *p = wg + b * stride;
-                __builtin_prefetch(p + 1024);
-                __m256i u[8];
-                __m128 d, m;
-                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
-                a = tessera_q16_pair_avx2(u, d, m, q8s, x0 + 32 * b, x1 + 32 * b, d0 + b, d0 + lds + b, s0 + b, s0 + lds + b, a);
-                c = tessera_q16_pair_avx2(u, d, m, q8s, x2 + 32 * b, x3 + 32 * b, d0 + 2 * lds + b, d0 + 3 * lds + b,
-                                          s0 + 2 * lds + b, s0 + 3 * lds + b, c);
-            }
-            _mm_storeu_ps(y + t * ldy + 4 * g, _mm256_castps256_ps128(a));
-            _mm_storeu_ps(y + (t + 1) * ldy + 4 * g, _mm256_extractf128_ps(a, 1));
-            _mm_storeu_ps(y + (t + 2) * ldy + 4 * g, _mm256_castps256_ps128(c));
-            _mm_storeu_ps(y + (t + 3) * ldy + 4 * g, _mm256_extractf128_ps(c, 1));
+            tessera_q16_pass_avx2(wg, q8s, blocks, 2, 0, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 4 * g, ldy);
         }
-        for (; t + 2 <= tokens; t += 2) {
-            __m256 a = _mm256_setzero_ps();
-            const int16_t *x0 = x + t * ldx, *x1 = x0 + ldx;
-            const float *d0 = dx + t * lds, *s0 = xs + t * lds;
-            for (size_t b = 0; b < blocks; b++) {
-                const uint8_t *p = wg + b * stride;
-                __builtin_prefetch(p + 1024);
-                __m256i u[8];
-                __m128 d, m;
-                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
-                a = tessera_q16_pair_avx2(u, d, m, q8s, x0 + 32 * b, x1 + 32 * b, d0 + b, d0 + lds + b, s0 + b, s0 + lds + b, a);
-            }
-            _mm_storeu_ps(y + t * ldy + 4 * g, _mm256_castps256_ps128(a));
-            _mm_storeu_ps(y + (t + 1) * ldy + 4 * g, _mm256_extractf128_ps(a, 1));
-        }
-        if (t < tokens) {
-            __m128 a = _mm_setzero_ps();
-            const int16_t *x0 = x + t * ldx;
-            for (size_t b = 0; b < blocks; b++) {
-                const uint8_t *p = wg + b * stride;
-                __builtin_prefetch(p + 1024);
-                __m256i u[8];
-                __m128 d, m;
-                tessera_q16_unpack_avx2(p, q8s, u, &d, &m);
-                a = tessera_q16_single_avx2(u, d, m, q8s, x0 + 32 * b, dx + t * lds + b, xs + t * lds + b, a);
-            }
-            _mm_storeu_ps(y + t * ldy + 4 * g, a);
+        const size_t rest = tokens - t;
+        if (rest == 3) {
+            tessera_q16_pass_avx2(wg, q8s, blocks, 1, 1, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 4 * g, ldy);
+        } else if (rest == 2) {
+            tessera_q16_pass_avx2(wg, q8s, blocks, 1, 0, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 4 * g, ldy);
+        } else if (rest == 1) {
+            tessera_q16_pass_avx2(wg, q8s, blocks, 0, 1, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 4 * g, ldy);
         }
     }
 }
