@@ -107,6 +107,16 @@ public protocol KernelSet {
     static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                y: UnsafeMutablePointer<Float>, accumulate: Bool)
 
+    /// Decode scores of a GQA group: y[h·ldy + j] = q_h · w_j for heads h < `heads` (q_h = q + h·ldq) and
+    /// key rows j < n (w_j = w + j·ldw), k values each. Single-threaded; one pass over the keys for all
+    /// the heads.
+    static func groupScores(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Float>, ldw: Int,
+                            y: UnsafeMutablePointer<Float>, ldy: Int)
+    /// The group's weighted value sums: y[h·ldy + e] (+ when `accumulate`)= Σ_j x[h·ldx + j] · w[j·ldw + e]
+    /// for h < `heads`, e < k, the rows j < n taken in order. Single-threaded; one pass over the values.
+    static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
+                                 y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
+
     // MARK: Quantised weights (layouts in QuantizedLayout.swift)
     /// Quantises `count` floats (a multiple of 32) to 8-bit blocks: q (count), scales and sums (count / 32).
     static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,

@@ -64,7 +64,7 @@ public enum KernelConformance {
     public static func checkAll(_ kernels: any KernelSet.Type) -> [KernelCheckResult] {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
-         gemvTransposed(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
+         gemvTransposed(kernels), groupAttention(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
          quantizedDot(kernels), int8KV(kernels), activationGradients(kernels)]
     }
 
@@ -443,6 +443,33 @@ public enum KernelConformance {
                 kernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &found, accumulate: accumulate)
                 ReferenceKernels.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: &expected, accumulate: accumulate)
                 tally.compare(found, expected, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5, "\(n)x\(k) acc=\(accumulate)")
+            }
+        }
+        return tally.result
+    }
+
+    /// A GQA group's decode scores and weighted value sums (1 to 9 heads: the 4-head blocks and every
+    /// remainder; depths that take the vector path and ones that do not).
+    public static func groupAttention(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "group attention", kernelSet: kernels.name)
+        for heads in [1, 2, 3, 4, 5, 9] {
+            for (n, k) in [(1, 64), (2, 8), (7, 64), (33, 128), (512, 64), (5, 24), (3, 7)] {
+                let ld = k + 5, ldq = k + 3, lds = n + 2
+                let w = randomFloats(n * ld, seed: 74), q = randomFloats(heads * ldq, seed: 75)
+                var found = [Float](repeating: 0, count: heads * lds), expected = found
+                kernels.groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ld, y: &found, ldy: lds)
+                ReferenceKernels.groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ld, y: &expected, ldy: lds)
+                tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "scores \(heads) heads \(n)x\(k)")
+                let p = randomFloats(heads * lds, seed: 76)
+                for accumulate in [false, true] {
+                    var sums = randomFloats(heads * ldq, seed: 77)
+                    var expectedSums = sums
+                    kernels.groupWeightedSum(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ld, y: &sums, ldy: ldq, accumulate: accumulate)
+                    ReferenceKernels.groupWeightedSum(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ld, y: &expectedSums, ldy: ldq,
+                                                      accumulate: accumulate)
+                    tally.compare(sums, expectedSums, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5,
+                                  "values \(heads) heads \(n)x\(k) acc=\(accumulate)")
+                }
             }
         }
         return tally.result

@@ -153,25 +153,32 @@ public enum FlashAttention {
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
             let offset = s.kvOffset(batch: b, token: j0, head: kvh)
             decodeTask(s, batch: b, kvHead: kvh, keys: j0, j1, chunk: chunk, q: q, scratch: threadScratch(s.group * chunk + s.group),
-                       partialMax: partialMax, partialSum: partialSum, partialOut: partialOut, task: task) { query, scores in
+                       partialMax: partialMax, partialSum: partialSum, partialOut: partialOut, task: task) { queries, scores in
                 switch kv {
                 case .float32(let keys, _):
-                    kernels.gemv(n: cols, k: d, w: keys + offset, ldw: s.keyStride, x: query, y: scores, accumulate: false)
+                    kernels.groupScores(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
+                                        y: scores, ldy: chunk)
                 case .int8(let keys, let keyScales, _, _, let block):
                     let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
-                    kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
-                                     scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                     scaleStride: s.kvHeads * blocks, block: block, x: query, y: scores)
+                    for g in 0..<s.group {
+                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
+                                         scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                         scaleStride: s.kvHeads * blocks, block: block, x: queries + g * d, y: scores + g * chunk)
+                    }
                 }
             } weighValues: { weights, out in
                 switch kv {
                 case .float32(_, let values):
-                    kernels.gemvTransposed(n: cols, k: d, w: values + offset, ldw: s.keyStride, x: weights, y: out, accumulate: false)
+                    kernels.groupWeightedSum(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset, ldw: s.keyStride,
+                                             y: out, ldy: d, accumulate: false)
                 case .int8(_, _, let values, let valueScales, let block):
                     let blocks = d / block
-                    kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
-                                               scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                               scaleStride: s.kvHeads * blocks, block: block, x: weights, y: out, accumulate: false)
+                    for g in 0..<s.group {
+                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
+                                                   scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                                   scaleStride: s.kvHeads * blocks, block: block, x: weights + g * chunk, y: out + g * d,
+                                                   accumulate: false)
+                    }
                 }
             }
         }
@@ -180,16 +187,18 @@ public enum FlashAttention {
     }
 
     /// One split-key decode task — kv head `kvh` of sequence `b`, keys [j0, j1) — shared by the
-    /// contiguous and the paged cache: for each query row, the group's query heads take turns on the
-    /// same keys (so K and V come from memory for the first and from L2 for the others): scores by
-    /// `scoreKeys(query, scores)`, scaled, masked, an online softmax into the task's partial max and sum,
-    /// and the weighted values by `weighValues(weights, out)`. Partials are (task, queries, group).
+    /// contiguous and the paged cache: for each query row, the scores of the group's query heads
+    /// (`scoreKeys(queries, scores)`: the group's queries `headDim` apart, its score rows `chunk` apart),
+    /// scaled, masked, an online softmax into the task's partial max and sum, and the weighted values
+    /// (`weighValues(weights, out)`: weight rows `chunk` apart, outputs `headDim` apart). The f32 caches
+    /// score and sum all the heads in one pass over the keys and one over the values. Partials are
+    /// (task, queries, group).
     @inline(__always)
     static func decodeTask(_ s: AttentionShape, batch b: Int, kvHead kvh: Int, keys j0: Int, _ j1: Int, chunk: Int,
                            q: UnsafePointer<Float>, scratch scores: UnsafeMutablePointer<Float>,
                            partialMax: UnsafeMutablePointer<Float>, partialSum: UnsafeMutablePointer<Float>,
                            partialOut: UnsafeMutablePointer<Float>, task: Int,
-                           scoreKeys: (_ query: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>) -> Void,
+                           scoreKeys: (_ queries: UnsafePointer<Float>, _ scores: UnsafeMutablePointer<Float>) -> Void,
                            weighValues: (_ weights: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) -> Void) {
         let kernels = Kernels.active
         let d = s.headDim, cols = j1 - j0, rowsPerKV = s.group * s.queries
@@ -202,14 +211,12 @@ public enum FlashAttention {
                 (partialOut + slot * d).update(repeating: 0, count: s.group * d)
                 continue
             }
-            for g in 0..<s.group {
-                scoreKeys(q + ((b * s.queries + i) * s.queryHeads + kvh * s.group + g) * d, scores + g * chunk)
-            }
+            scoreKeys(q + ((b * s.queries + i) * s.queryHeads + kvh * s.group) * d, scores)
             kernels.scaleScores(scores, rows: s.group, cols: cols, ld: chunk, scale: s.scale, softcap: s.softcap ?? 0)
             for g in 0..<s.group { s.applyMask(scores + g * chunk, ld: chunk, batch: b, rows: i, i + 1, keys: j0, j1) }
             kernels.onlineSoftmax(scores, rows: s.group, cols: cols, ld: chunk, rowMax: partialMax + slot,
                                   rowSum: partialSum + slot, correction: correction)
-            for g in 0..<s.group { weighValues(scores + g * chunk, partialOut + (slot + g) * d) }
+            weighValues(scores, partialOut + slot * d)
         }
     }
 

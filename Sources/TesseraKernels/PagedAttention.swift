@@ -113,31 +113,36 @@ public enum PagedAttention {
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
             FlashAttention.decodeTask(s, batch: 0, kvHead: kvh, keys: j0, j1, chunk: chunk, q: call.q, scratch: threadScratch(maxScratch),
                                       partialMax: partialMax + firstRow[lo], partialSum: partialSum + firstRow[lo],
-                                      partialOut: partialOut + firstRow[lo] * d, task: task) { query, scores in
+                                      partialOut: partialOut + firstRow[lo] * d, task: task) { queries, scores in
                 forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
                     switch page {
                     case .float32(let keys, _):
-                        kernels.gemv(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, x: query,
-                                     y: scores + at, accumulate: false)
+                        kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + (first * s.kvHeads + kvh) * d,
+                                            ldw: s.keyStride, y: scores + at, ldy: chunk)
                     case .int8(let keys, let keyScales, _, _, let block):
                         let blocks = d / block
-                        kernels.gemvInt8(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                         scales: keyScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
-                                         block: block, x: query, y: scores + at)
+                        for g in 0..<s.group {
+                            kernels.gemvInt8(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                             scales: keyScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
+                                             block: block, x: queries + g * d, y: scores + g * chunk + at)
+                        }
                     }
                 }
             } weighValues: { weights, out in
                 forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
                     switch page {
                     case .float32(_, let values):
-                        kernels.gemvTransposed(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                               x: weights + at, y: out, accumulate: at > 0)
+                        kernels.groupWeightedSum(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
+                                                 w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, y: out, ldy: d,
+                                                 accumulate: at > 0)
                     case .int8(_, _, let values, let valueScales, let block):
                         let blocks = d / block
-                        kernels.gemvTransposedInt8(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                                   scales: valueScales + (first * s.kvHeads + kvh) * blocks,
-                                                   scaleStride: s.kvHeads * blocks, block: block, x: weights + at,
-                                                   y: out, accumulate: at > 0)
+                        for g in 0..<s.group {
+                            kernels.gemvTransposedInt8(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                                       scales: valueScales + (first * s.kvHeads + kvh) * blocks,
+                                                       scaleStride: s.kvHeads * blocks, block: block, x: weights + g * chunk + at,
+                                                       y: out + g * d, accumulate: at > 0)
+                        }
                     }
                 }
             }

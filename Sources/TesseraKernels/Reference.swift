@@ -42,6 +42,16 @@ public enum ReferenceKernels {
         }
     }
 
+    public static func groupScores(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Float>, ldw: Int,
+                                   y: UnsafeMutablePointer<Float>, ldy: Int) {
+        for h in 0..<heads { gemv(n: n, k: k, w: w, ldw: ldw, x: q + h * ldq, y: y + h * ldy, accumulate: false) }
+    }
+
+    public static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>,
+                                        ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        for h in 0..<heads { gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x + h * ldx, y: y + h * ldy, accumulate: accumulate) }
+    }
+
     public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         for p in 0..<k {

@@ -1,6 +1,7 @@
 // Attention building blocks for the flash-attention driver in TesseraKernels: block score scaling with
 // optional softcapping, the online-softmax step, and the transposed GEMV that sums value rows in decode.
 // All single-threaded: the driver parallelises over heads and query blocks around them.
+import CTesseraCPU
 import TesseraCore
 
 /// tanh(x) = 1 - 2 / (e^{2x} + 1), saturating correctly at both ends.
@@ -9,6 +10,22 @@ import TesseraCore
 }
 
 extension ISAKernels {
+    public static func groupScores(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Float>, ldw: Int,
+                                   y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        if k % 8 == 0 { return tessera_group_scores_avx2(q, ldq, heads, w, ldw, n, k, y, ldy) }
+        #endif
+        for h in 0..<heads { gemv(n: n, k: k, w: w, ldw: ldw, x: q + h * ldq, y: y + h * ldy, accumulate: false) }
+    }
+
+    public static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>,
+                                        ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        if k % 8 == 0 { return tessera_group_values_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
+        #endif
+        for h in 0..<heads { gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x + h * ldx, y: y + h * ldy, accumulate: accumulate) }
+    }
+
     public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         // Slices of 8 vectors of y stay in registers while every row streams past (in decode the rows are

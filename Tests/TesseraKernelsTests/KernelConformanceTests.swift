@@ -18,6 +18,7 @@ final class KernelConformanceTests: XCTestCase {
     func testResidualAdd() { forEachKernelSet { _, k in assertPassed(KernelConformance.add(k)) } }
     func testEmbeddingGather() { forEachKernelSet { _, k in assertPassed(KernelConformance.embedding(k)) } }
     func testGEMVTransposed() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemvTransposed(k)) } }
+    func testGroupAttention() { forEachKernelSet { _, k in assertPassed(KernelConformance.groupAttention(k)) } }
     func testAttentionScoreScaling() { forEachKernelSet { _, k in assertPassed(KernelConformance.scaleScores(k)) } }
     func testOnlineSoftmax() { forEachKernelSet { _, k in assertPassed(KernelConformance.onlineSoftmax(k)) } }
     func testInt8KVKernels() { forEachKernelSet { _, k in assertPassed(KernelConformance.int8KV(k)) } }
@@ -82,6 +83,14 @@ enum BrokenKernels: KernelSet {
     }
     static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         base.gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x, y: y, accumulate: accumulate)
+    }
+    static func groupScores(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Float>, ldw: Int,
+                            y: UnsafeMutablePointer<Float>, ldy: Int) {
+        base.groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ldw, y: y, ldy: ldy)
+    }
+    static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
+                                 y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        base.groupWeightedSum(heads: heads, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw, y: y, ldy: ldy, accumulate: accumulate)
     }
     static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float) {
         base.scaleScores(s, rows: rows, cols: cols, ld: ld, scale: scale, softcap: softcap)

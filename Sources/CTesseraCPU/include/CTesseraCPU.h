@@ -284,6 +284,103 @@ __attribute__((target("avx2,fma,f16c"))) static inline void tessera_q8ss16_token
     const float *xs, size_t lds, float *y, size_t ldy) {
     tessera_q16_tokens_avx2(w, 1, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
+// MARK: Decode attention over a GQA group (all the query heads that share one kv head)
+// The scores and the weighted value sum of the group's heads in one pass over the keys and one over
+// the values, so each cache line comes from memory once while the arithmetic of every head overlaps
+// with the loads (per head in turn, the later heads' passes ran from L2 while memory idled).
+
+/// Horizontal sum of 8 floats.
+__attribute__((target("avx2"), always_inline)) static inline float tessera_hsum8_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+/// s[h·lds + j] = q_h · k_j for heads h < H (1-4), keys j < n, depth d (a multiple of 8); q_h at
+/// q + h·ldq, k_j at k + j·ldk. Keys go two at a time, every head against both.
+__attribute__((target("avx2,fma"), always_inline)) static inline void tessera_group_scores_impl(
+    const float *q, size_t ldq, const int H, const float *k, size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+    // Keys in pairs from the two halves of the range: two memory streams at once.
+    const size_t half = n / 2;
+    for (size_t i = 0; i < half; i++) {
+        const float *k0 = k + i * ldk, *k1 = k + (i + half) * ldk;
+        __m256 a[4][2];
+        for (int h = 0; h < H; h++) { a[h][0] = _mm256_setzero_ps(); a[h][1] = _mm256_setzero_ps(); }
+        for (size_t e = 0; e < d; e += 8) {
+            __m256 x0 = _mm256_loadu_ps(k0 + e), x1 = _mm256_loadu_ps(k1 + e);
+            for (int h = 0; h < H; h++) {
+                __m256 qh = _mm256_loadu_ps(q + h * ldq + e);
+                a[h][0] = _mm256_fmadd_ps(qh, x0, a[h][0]);
+                a[h][1] = _mm256_fmadd_ps(qh, x1, a[h][1]);
+            }
+        }
+        for (int h = 0; h < H; h++) {
+            s[h * lds + i] = tessera_hsum8_avx2(a[h][0]);
+            s[h * lds + i + half] = tessera_hsum8_avx2(a[h][1]);
+        }
+    }
+    const size_t j = 2 * half;
+    if (j < n) {
+        const float *k0 = k + j * ldk;
+        __m256 a[4];
+        for (int h = 0; h < H; h++) a[h] = _mm256_setzero_ps();
+        for (size_t e = 0; e < d; e += 8) {
+            __m256 x0 = _mm256_loadu_ps(k0 + e);
+            for (int h = 0; h < H; h++) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * ldq + e), x0, a[h]);
+        }
+        for (int h = 0; h < H; h++) s[h * lds + j] = tessera_hsum8_avx2(a[h]);
+    }
+}
+__attribute__((target("avx2,fma"))) static inline void tessera_group_scores_avx2(const float *q, size_t ldq, size_t heads, const float *k,
+                                                                              size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+    for (size_t h0 = 0; h0 < heads; h0 += 4) {
+        const float *qh = q + h0 * ldq;
+        float *sh = s + h0 * lds;
+        switch (heads - h0 >= 4 ? 4 : heads - h0) {
+        case 4: tessera_group_scores_impl(qh, ldq, 4, k, ldk, n, d, sh, lds); break;
+        case 3: tessera_group_scores_impl(qh, ldq, 3, k, ldk, n, d, sh, lds); break;
+        case 2: tessera_group_scores_impl(qh, ldq, 2, k, ldk, n, d, sh, lds); break;
+        default: tessera_group_scores_impl(qh, ldq, 1, k, ldk, n, d, sh, lds); break;
+        }
+    }
+}
+/// y[h·ldy + e] (+)= Σ_j p[h·ldp + j] · v[j·ldv + e] for heads h < `heads`, e < d (a multiple of 8).
+/// The heads' sums (a few KB) stay in L1 and are updated in place while the value rows stream past,
+/// four at a time from the four quarters of the range (four memory streams), each row read once for
+/// all the heads.
+__attribute__((target("avx2,fma"))) static inline void tessera_group_values_avx2(const float *p, size_t ldp, size_t heads, const float *v,
+                                                                              size_t ldv, size_t n, size_t d, float *y, size_t ldy,
+                                                                              int accumulate) {
+    if (!accumulate) {
+        for (size_t h = 0; h < heads; h++) for (size_t e = 0; e < d; e += 8) _mm256_storeu_ps(y + h * ldy + e, _mm256_setzero_ps());
+    }
+    const size_t quarter = n / 4;
+    for (size_t i = 0; i < quarter; i++) {
+        const float *r0 = v + i * ldv, *r1 = v + (i + quarter) * ldv, *r2 = v + (i + 2 * quarter) * ldv, *r3 = v + (i + 3 * quarter) * ldv;
+        for (size_t e = 0; e < d; e += 8) {
+            __m256 v0 = _mm256_loadu_ps(r0 + e), v1 = _mm256_loadu_ps(r1 + e), v2 = _mm256_loadu_ps(r2 + e), v3 = _mm256_loadu_ps(r3 + e);
+            for (size_t h = 0; h < heads; h++) {
+                const float *ph = p + h * ldp;
+                float *yh = y + h * ldy + e;
+                __m256 acc = _mm256_loadu_ps(yh);
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ph + i), v0, acc);
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ph + i + quarter), v1, acc);
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ph + i + 2 * quarter), v2, acc);
+                acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ph + i + 3 * quarter), v3, acc);
+                _mm256_storeu_ps(yh, acc);
+            }
+        }
+    }
+    for (size_t j = 4 * quarter; j < n; j++) {
+        const float *r = v + j * ldv;
+        for (size_t e = 0; e < d; e += 8) {
+            __m256 x = _mm256_loadu_ps(r + e);
+            for (size_t h = 0; h < heads; h++) {
+                float *yh = y + h * ldy + e;
+                _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
+            }
+        }
+    }
+}
 /// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
 __attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
     __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w)), _mm256_loadu_si256((const __m256i *)x));
