@@ -137,7 +137,10 @@ final class QuantizedMatrix: @unchecked Sendable {
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * blocks)
         defer { xq.deallocate(); xs.deallocate() }
         let x8 = xq.assumingMemoryBound(to: Int8.self), x16 = xq.assumingMemoryBound(to: Int16.self)
-        for t in 0..<m {
+        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
+        // One token per task: a step of many decode rows would otherwise quantise them all on the calling
+        // thread while the other threads spin.
+        ThreadPool.shared.parallelFor(m) { t in
             if int8 {
                 kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks,
                                             sums: xs + (m + t) * blocks)
@@ -147,7 +150,6 @@ final class QuantizedMatrix: @unchecked Sendable {
             }
         }
         let stride = blocks * format.groupBlockBytes
-        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
         /// Groups g0 ..< g0 + count of token t into dst.
         func dot(_ t: Int, _ g0: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
             if int8 {
