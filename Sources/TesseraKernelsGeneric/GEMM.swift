@@ -28,6 +28,10 @@ let gemmChunkColumns = 512
 @inline(__always)
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    #if TESSERA_AVX2
+    tessera_gemm_6x16_avx2(kc, a, b, c, ldc, accumulate ? 1 : 0)
+    return
+    #endif
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
     var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
     var pa = a, pb = b
@@ -261,23 +265,33 @@ func blockedGEMM(_ args: GEMMArguments,
             let wantedColumnTasks = max(1, (3 * pool.threadCount + rowTasks - 1) / rowTasks)
             let taskColumns = min(gemmTaskColumns, max(gemmNR, ((columns + wantedColumnTasks - 1) / wantedColumnTasks + gemmNR - 1) / gemmNR * gemmNR))
             let columnTasks = (columns + taskColumns - 1) / taskColumns
+            // With more than one depth block, a task sums its C block in a private, contiguous tile
+            // and writes it out once: C's own rows are often a power-of-two stride apart (4096 floats),
+            // so a block of them maps onto a few cache sets and would be evicted between depth passes.
+            let tiled = depthBlocks > 1
             pool.parallelFor(rowTasks * columnTasks) { task in
                 let taskRow = (task % rowTasks) * taskRows
                 let taskColumn = (task / rowTasks) * taskColumns
                 let rowEnd = min(rows, taskRow + taskRows)
                 let columnEnd = min(columns, taskColumn + taskColumns)
+                let tile = tiled ? tessera_thread_scratch(Int32(TESSERA_SCRATCH_GEMM_TILE), taskRows * taskColumns * 4)!
+                    .bindMemory(to: Float.self, capacity: taskRows * taskColumns) : nil
                 for p0 in stride(from: 0, to: args.k, by: gemmKC) {
                     let kc = min(gemmKC, args.k - p0)
-                    let accumulate = args.accumulate || p0 > 0
+                    let accumulate = tiled ? p0 > 0 : args.accumulate
                     // The B micro-panel (KC x NR) stays in L1 while the task's A panels stream from L2;
                     // meanwhile the next B micro-panel is prefetched into L2 (not L1, which the current one fills),
-                    // a slice per micro-kernel call.
+                    // a slice per micro-kernel call. (The next panel's lines are counted with this block's
+                    // depth; at the last, shorter block that prefetches a little more than needed.)
                     let panelLines = kc * gemmNR / 16
                     let callsPerColumn = (rowEnd - taskRow + gemmMR - 1) / gemmMR
                     let linesPerCall = (panelLines + callsPerColumn - 1) / callsPerColumn
                     for j in stride(from: taskColumn, to: columnEnd, by: gemmNR) {
                         let bPanel = packedB + p0 * paddedColumns + (j / gemmNR) * gemmNR * kc
-                        let nextPanel = j + gemmNR < columnEnd ? bPanel + gemmNR * kc : nil
+                        // After the task's last panel of this depth block comes the first of the next block.
+                        let nextPanel = j + gemmNR < columnEnd ? bPanel + gemmNR * kc
+                            : p0 + kc < args.k ? packedB + (p0 + kc) * paddedColumns + (taskColumn / gemmNR) * gemmNR * min(gemmKC, args.k - p0 - kc)
+                            : nil
                         let tileColumns = min(gemmNR, columnEnd - j)
                         for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
                             if let nextPanel {
@@ -287,6 +301,12 @@ func blockedGEMM(_ args: GEMMArguments,
                             }
                             let aPanel = packedA + p0 * paddedRows + (i / gemmMR) * gemmMR * kc
                             let tileRows = min(gemmMR, rowEnd - i)
+                            if let tile {
+                                // The tile has room for whole micro-tiles; the padding is dropped on the way out.
+                                microKernel(kc: kc, a: aPanel, b: bPanel, c: tile + (i - taskRow) * taskColumns + (j - taskColumn),
+                                            ldc: taskColumns, accumulate: accumulate)
+                                continue
+                            }
                             let c = args.c + (row0 + i) * args.ldc + col0 + j
                             if tileRows == gemmMR && tileColumns == gemmNR {
                                 microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: accumulate)
@@ -297,9 +317,25 @@ func blockedGEMM(_ args: GEMMArguments,
                         }
                     }
                 }
+                if let tile {
+                    let width = columnEnd - taskColumn
+                    for i in taskRow..<rowEnd {
+                        let from = tile + (i - taskRow) * taskColumns
+                        let to = args.c + (row0 + i) * args.ldc + col0 + taskColumn
+                        if args.accumulate { addRow(from, into: to, count: width) } else { to.update(from: from, count: width) }
+                    }
+                }
             }
         }
     }
+}
+
+/// to[0..<count] += from[0..<count].
+@inline(__always)
+func addRow(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>, count: Int) {
+    var j = 0
+    while j + vectorWidth <= count { store(load(to + j) + load(from + j), to + j); j += vectorWidth }
+    while j < count { to[j] += from[j]; j += 1 }
 }
 
 /// Uninitialised floats on a cache-line boundary.

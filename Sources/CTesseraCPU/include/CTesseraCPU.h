@@ -79,8 +79,9 @@ void tessera_tls_set_inside_parallel(int value);
 
 // MARK: - Per-thread scratch memory
 /// Scratch slots: each thread keeps one growable, 64-byte aligned buffer per slot, so hot kernels do
-/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: dequantised weight panels.
-enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_SLOTS = 4 };
+/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: dequantised weight panels;
+/// slot 3: a GEMM task's C block.
+enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_GEMM_TILE = 3, TESSERA_SCRATCH_SLOTS = 4 };
 /// At least `bytes` bytes, valid until the next call for the same slot on the same thread.
 void *tessera_thread_scratch(int slot, size_t bytes);
 
@@ -123,6 +124,46 @@ __attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(con
     _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+/// The AVX2 GEMM micro-kernel: C[0..<6, 0..<16] (+)= A panel (kc x 6) · B panel (kc x 16), both packed.
+/// Twelve ymm accumulators, one rank-1 update per depth step, four steps per loop turn; the A panel
+/// (24 bytes a step) is prefetched ~32 steps ahead so that it streams from L2 without stalling the FMAs,
+/// and the C tile is prefetched for writing near the end.
+__attribute__((target("avx2,fma"))) static inline void tessera_gemm_6x16_avx2(long kc, const float *a, const float *b,
+                                                                           float *c, long ldc, int accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define TESSERA_GEMM_STEP(s) do { \
+        __m256 b0 = _mm256_loadu_ps(b + 16 * (s)), b1 = _mm256_loadu_ps(b + 16 * (s) + 8), av; \
+        av = _mm256_broadcast_ss(a + 6 * (s));     c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); \
+        av = _mm256_broadcast_ss(a + 6 * (s) + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); \
+        av = _mm256_broadcast_ss(a + 6 * (s) + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); \
+        av = _mm256_broadcast_ss(a + 6 * (s) + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); \
+        av = _mm256_broadcast_ss(a + 6 * (s) + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); \
+        av = _mm256_broadcast_ss(a + 6 * (s) + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); \
+    } while (0)
+    long k = kc;
+    long head = kc > 24 ? kc - 24 : 0;
+    while (head >= 4) {
+        __builtin_prefetch(a + 192, 0, 3); __builtin_prefetch(a + 208, 0, 3);
+        TESSERA_GEMM_STEP(0); TESSERA_GEMM_STEP(1); TESSERA_GEMM_STEP(2); TESSERA_GEMM_STEP(3);
+        a += 24; b += 64; head -= 4; k -= 4;
+    }
+    for (int r = 0; r < 6; r++) { __builtin_prefetch(c + r * ldc, 1, 3); __builtin_prefetch(c + r * ldc + 15, 1, 3); }
+    while (k >= 4) {
+        TESSERA_GEMM_STEP(0); TESSERA_GEMM_STEP(1); TESSERA_GEMM_STEP(2); TESSERA_GEMM_STEP(3);
+        a += 24; b += 64; k -= 4;
+    }
+    while (k > 0) { TESSERA_GEMM_STEP(0); a += 6; b += 16; k -= 1; }
+#undef TESSERA_GEMM_STEP
+#define TESSERA_GEMM_ROW(r, v0, v1) do { \
+        float *p = c + (r) * ldc; \
+        if (accumulate) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(p)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(p + 8)); } \
+        _mm256_storeu_ps(p, v0); _mm256_storeu_ps(p + 8, v1); \
+    } while (0)
+    TESSERA_GEMM_ROW(0, c00, c01); TESSERA_GEMM_ROW(1, c10, c11); TESSERA_GEMM_ROW(2, c20, c21);
+    TESSERA_GEMM_ROW(3, c30, c31); TESSERA_GEMM_ROW(4, c40, c41); TESSERA_GEMM_ROW(5, c50, c51);
+#undef TESSERA_GEMM_ROW
 }
 /// 16 IEEE halves -> 16 floats; Swift sees __m512 as SIMD16<Float>.
 __attribute__((target("avx512f"))) static inline __m512 tessera_load_f16x16_avx512(const uint16_t *src) {
