@@ -101,6 +101,13 @@ func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into p
         // all the panels (reading whole cache lines) instead of once per panel.
         for p in 0..<kc {
             let src = args.a + (p0 + p) * args.lda + row0
+            // Rows of depth are far apart (a row of A per depth step): ask for the lines sixteen rows ahead.
+            if p + 16 < kc {
+                let ahead = src + 16 * args.lda
+                var line = 0
+                while line < rows { tessera_prefetch(ahead + line); line += 16 }
+                tessera_prefetch(ahead + rows - 1)
+            }
             for panel in 0..<panels {
                 let dst = packed + panel * gemmMR * kc + p * gemmMR, base = panel * gemmMR
                 let valid = min(gemmMR, rows - base)
@@ -126,6 +133,13 @@ func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into p
             // A full panel, a vector of depth from each of its six rows at a time: the loads stay
             // sequential along each row and the transposed stores go out from registers (element by
             // element this loop stalled on its loads: ~10% of a training step).
+            #if TESSERA_AVX2
+            let source = args.a + r0 * args.lda + p0
+            while p + 8 <= kc {
+                tessera_pack_a6x8_avx2(source + p, args.lda, dst + p * gemmMR)
+                p += 8
+            }
+            #endif
             let s0 = args.a + r0 * args.lda + p0, s1 = s0 + args.lda, s2 = s1 + args.lda
             let s3 = s2 + args.lda, s4 = s3 + args.lda, s5 = s4 + args.lda
             while p + vectorWidth <= kc {

@@ -74,8 +74,9 @@ struct BenchTrain: ParsableCommand {
         commandName: "train", abstract: "Training tokens/s of nanoGPT's shakespeare-char shape (6 x 384, block 256, batch 8), beside PyTorch.")
 
     @OptionGroup var compute: ComputeOptions
-    @Option(help: "Timed steps.") var steps = 10
-    @Option(help: "Untimed warm-up steps.") var warmup = 2
+    @Option(help: "Timed steps per round.") var steps = 10
+    @Option(help: "Untimed warm-up steps (before the first round).") var warmup = 2
+    @Option(help: "Rounds of Tessera's steps, then PyTorch's; the ratio is the median of the rounds' ratios.") var rounds = 3
     @Option(help: "The Python with PyTorch for the peer.") var python = "python3"
     @Option(help: "The peer script.") var peerScript = "scripts/bench/pytorch_train_bench.py"
     @Flag(help: "Skip PyTorch.") var noPytorch = false
@@ -83,44 +84,57 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         try compute.apply()
-        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps >= 1 and --warmup >= 0") }
+        guard steps >= 1, warmup >= 0, rounds >= 1 else { throw ValidationError("--steps >= 1, --warmup >= 0 and --rounds >= 1") }
         var config = GPTConfig(vocabularySize: 65, layers: 6, heads: 6, embedding: 384, blockSize: 256)
         config.dropout = 0
         let model = try GPT(config: config)
         let optimizer = AdamW(parameters: model.parameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.95, weightDecay: 0.1)
         var rng = GaussianGenerator(seed: 0)
         let batch = 8, tokens = 256
-        var times: [Double] = []
-        for s in 0..<(warmup + steps) {
-            let x = (0..<(batch * tokens)).map { _ in Int32(rng.next() % 65) }
-            let y = (0..<(batch * tokens)).map { _ in Int32(rng.next() % 65) }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            model.zeroGrad()
-            model.loss(inputs: x, targets: y, batch: batch, tokens: tokens, rng: &rng).backward()
-            clipGradientNorm(model.parameters, maxNorm: 1)
-            optimizer.update()
-            if s >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
-            if !json { progress("tessera step \(s + 1)/\(warmup + steps)") }
+        let script = noPytorch ? nil : try? String(contentsOfFile: peerScript, encoding: .utf8)
+        if !noPytorch && script == nil { throw ValidationError("cannot read the PyTorch peer script \(peerScript)") }
+        // The machine's speed drifts over minutes, so Tessera and PyTorch take turns: each round times
+        // Tessera's steps and then PyTorch's, and the ratio is the median of the rounds' ratios.
+        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = [], allTimes: [Double] = []
+        for round in 1...rounds {
+            var times: [Double] = []
+            let count = (round == 1 ? warmup : 0) + steps
+            for s in 0..<count {
+                let x = (0..<(batch * tokens)).map { _ in Int32(rng.next() % 65) }
+                let y = (0..<(batch * tokens)).map { _ in Int32(rng.next() % 65) }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                model.zeroGrad()
+                model.loss(inputs: x, targets: y, batch: batch, tokens: tokens, rng: &rng).backward()
+                clipGradientNorm(model.parameters, maxNorm: 1)
+                optimizer.update()
+                if s >= count - steps { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+                if !json { progress("round \(round)/\(rounds): tessera step \(s + 1)/\(count)") }
+            }
+            allTimes += times
+            ours.append(Double(batch * tokens) / Timing.median(times))
+            guard let script else { continue }
+            if !json { progress("round \(round)/\(rounds): PyTorch, \(steps) steps") }
+            guard let lines = runPythonPeer(python, script: script, arguments: ["--threads", "\(ThreadPool.shared.threadCount)",
+                                                                                "--steps", "\(steps)", "--warmup", "\(warmup)", "--json"],
+                                            environment: [:]),
+                  let line = lines.last, let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let rate = object["tokens_per_second"] as? Double else {
+                throw ValidationError("the PyTorch peer (\(python) \(peerScript)) failed; install torch or pass --no-pytorch")
+            }
+            theirs.append(rate)
+            ratios.append(ours[ours.count - 1] / rate)
         }
-        let ours = Double(batch * tokens) / Timing.median(times)
         var report = BenchReport(benchmark: "train", environment: [
             "model": "GPT \(model.parameterCount) parameters (6 x 384, 6 heads, block 256, vocab 65), batch 8, AdamW",
             "threads": "\(ThreadPool.shared.threadCount)", "kernels": "\(Kernels.activeID)", "cpu": CPUFeatures.current.brand,
-            "steps": "\(steps) timed after \(warmup) warm-up"])
-        var row = BenchRow(name: "training step (forward, backward, clip, AdamW)", value: ours, unit: "tokens/s",
-                           note: String(format: "median step %.2f s", Timing.median(times)))
-        if !noPytorch {
-            if !json { progress("PyTorch: \(steps) steps") }
-            guard let script = try? String(contentsOfFile: peerScript, encoding: .utf8),
-                  let lines = runPythonPeer(python, script: script, arguments: ["--threads", "\(ThreadPool.shared.threadCount)",
-                                                                               "--steps", "\(steps)", "--warmup", "\(warmup)", "--json"],
-                                            environment: [:]),
-                  let line = lines.last, let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let theirs = object["tokens_per_second"] as? Double else {
-                throw ValidationError("the PyTorch peer (\(python) \(peerScript)) failed; install torch or pass --no-pytorch")
-            }
-            row.reference = theirs
+            "steps": "\(rounds) rounds of \(steps) timed steps (after \(warmup) warm-up)"])
+        var row = BenchRow(name: "training step (forward, backward, clip, AdamW)", value: Timing.median(ours), unit: "tokens/s",
+                           note: String(format: "median step %.2f s", Timing.median(allTimes)))
+        if !theirs.isEmpty {
+            row.reference = Timing.median(theirs)
             row.referenceName = "PyTorch \(torchVersion(python) ?? "")"
+            row.pairedRatio = Timing.median(ratios)
+            row.note += "; round ratios " + ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")
         }
         report.rows.append(row)
         print(json ? report.json() : report.table())

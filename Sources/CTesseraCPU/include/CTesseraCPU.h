@@ -125,6 +125,31 @@ __attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(con
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
+/// Packs eight depth steps of a six-row GEMM A panel: dst[l * 6 + r] = src[r * lda + l] for r < 6, l < 8, i.e.
+/// 48 contiguous floats. An 8x8 transpose with two zero rows; each output row is stored as a whole vector
+/// over the previous row's two padding lanes, and the last one as 4 + 2 floats, so nothing past the
+/// 48 floats is written.
+__attribute__((target("avx2"))) static inline void tessera_pack_a6x8_avx2(const float *src, size_t lda, float *dst) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda), r2 = _mm256_loadu_ps(src + 2 * lda),
+           r3 = _mm256_loadu_ps(src + 3 * lda), r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
+           r6 = _mm256_setzero_ps(), r7 = r6;
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(u2, u6, 0x31));
+    __m256 last = _mm256_permute2f128_ps(u3, u7, 0x31);
+    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(last));
+    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
+}
 /// The AVX2 GEMM micro-kernel: C[0..<6, 0..<16] (+)= A panel (kc x 6) · B panel (kc x 16), both packed.
 /// Twelve ymm accumulators, one rank-1 update per depth step, four steps per loop turn; the A panel
 /// (24 bytes a step) is prefetched ~32 steps ahead so that it streams from L2 without stalling the FMAs,
