@@ -46,11 +46,13 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) -> Variab
     return Variable(y, shape: shape, parents: [x, w] + (b.map { [$0] } ?? [])) { out in
         let dy = out.grad!.pointer
         if x.requiresGrad {  // dx += dy · W
-            kernels.gemm(GEMMArguments(m: rows, n: inputs, k: outputs, a: dy, b: w.value.pointer, c: x.gradient(), accumulate: true))
+            let dx = x.gradientForWriting()
+            kernels.gemm(GEMMArguments(m: rows, n: inputs, k: outputs, a: dy, b: w.value.pointer, c: dx.pointer, accumulate: dx.accumulate))
         }
         if w.requiresGrad {  // dW += dyᵀ · x
+            let dw = w.gradientForWriting()
             kernels.gemm(GEMMArguments(m: outputs, n: inputs, k: rows, a: dy, transposeA: true, b: x.value.pointer,
-                                       c: w.gradient(), accumulate: true))
+                                       c: dw.pointer, accumulate: dw.accumulate))
         }
         if let b, b.requiresGrad {
             let db = b.gradient()

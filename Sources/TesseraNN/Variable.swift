@@ -92,7 +92,18 @@ public final class Variable {
     public let shape: [Int]
     public let value: FloatStorage
     /// dLoss/dValue, allocated when first needed.
-    public private(set) var grad: FloatStorage?
+    public var grad: FloatStorage? {
+        if gradPendingZero, let gradStorage {
+            gradStorage.pointer.update(repeating: 0, count: count)
+            gradPendingZero = false
+        }
+        return gradStorage
+    }
+    private var gradStorage: FloatStorage?
+    /// `zeroGrad()` was called and nothing has written the buffer since: it holds stale values that
+    /// read as zeros. The first writer may overwrite instead of adding (`gradientForWriting()`), which
+    /// spares a pass of zeroing and the read of the old values in a GEMM that would add to them.
+    private var gradPendingZero = false
     /// A leaf that an optimiser updates (a parameter), or an intermediate that leads to one.
     public let requiresGrad: Bool
     /// A name for parameters (checkpoint keys) and error messages.
@@ -134,12 +145,28 @@ public final class Variable {
 
     /// The gradient buffer, allocated (zeroed) on first use.
     public func gradient() -> UnsafeMutablePointer<Float> {
-        if grad == nil { grad = FloatStorage(count: count) }
+        if gradStorage == nil { gradStorage = FloatStorage(count: count) }
         return grad!.pointer
     }
 
-    /// Clears the gradient (parameters, before a new accumulation).
-    public func zeroGrad() { grad?.pointer.update(repeating: 0, count: count) }
+    /// The gradient buffer for a writer that can either add to it or overwrite it (a GEMM with or
+    /// without `accumulate`): `accumulate` is false when the buffer holds no gradient yet.
+    public func gradientForWriting() -> (pointer: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        guard let gradStorage else {
+            let fresh = FloatStorage(count: count, zeroed: false)
+            self.gradStorage = fresh
+            return (fresh.pointer, false)
+        }
+        if gradPendingZero {
+            gradPendingZero = false
+            return (gradStorage.pointer, false)
+        }
+        return (gradStorage.pointer, true)
+    }
+
+    /// Clears the gradient (parameters, before a new accumulation). The buffer is zeroed lazily: by the
+    /// next reader or adder, or not at all when the next writer overwrites it.
+    public func zeroGrad() { if gradStorage != nil { gradPendingZero = true } }
 
     /// Back-propagates from this scalar: dSelf = 1, then every recorded operation in reverse order.
     public func backward() {

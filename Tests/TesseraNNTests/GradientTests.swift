@@ -128,4 +128,21 @@ final class GradientTests: XCTestCase {
         let y = GradMode.disabled { linear(x, w) }
         XCTAssertFalse(y.requiresGrad)
     }
+
+    /// zeroGrad() clears lazily: a reader sees zeros, the next GEMM overwrites the stale buffer, and the
+    /// one after that adds to it again.
+    func testZeroGradClearsForReadersAndWriters() {
+        let w = parameter([2, 3], seed: 19), x = Variable(randomValues(3, seed: 20), shape: [1, 3])
+        sum(linear(x, w)).backward()
+        let once = w.grad!.array
+        w.zeroGrad()
+        XCTAssertEqual(w.grad!.array, [Float](repeating: 0, count: 6), "a reader after zeroGrad sees zeros")
+        sum(linear(x, w)).backward()
+        XCTAssertEqual(w.grad!.array, once)
+        w.zeroGrad()
+        sum(linear(x, w)).backward()  // overwrites the stale gradient instead of adding to it
+        XCTAssertEqual(w.grad!.array, once)
+        sum(linear(x, w)).backward()
+        XCTAssertEqual(w.grad!.array, once.map { 2 * $0 })
+    }
 }
