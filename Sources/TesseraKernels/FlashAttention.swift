@@ -148,8 +148,12 @@ public enum FlashAttention {
         let partialOut = UnsafeMutablePointer<Float>.allocate(capacity: partialRows * d)
         defer { partialMax.deallocate(); partialSum.deallocate(); partialOut.deallocate() }
 
-        ThreadPool.shared.parallelFor(s.batch * s.kvHeads * chunks) { task in
-            let c = task % chunks, kvh = (task / chunks) % s.kvHeads, b = task / (chunks * s.kvHeads)
+        ThreadPool.shared.parallelFor(s.batch * s.kvHeads * chunks) { order in
+            // Chunk-major: the threads walk the cache front to back with all heads of a chunk close in
+            // time. A head's keys are a 256-byte slice of each token's row, so head by head the reads
+            // would stride across the whole cache; this way the rows' DRAM pages are read together.
+            let kvh = order % s.kvHeads, c = (order / s.kvHeads) % chunks, b = order / (s.kvHeads * chunks)
+            let task = (b * s.kvHeads + kvh) * chunks + c  // where its partials go: (batch, kvHead, chunk)
             let j0 = c * chunk, j1 = min(s.keys, j0 + chunk), cols = j1 - j0
             let offset = s.kvOffset(batch: b, token: j0, head: kvh)
             decodeTask(s, batch: b, kvHead: kvh, keys: j0, j1, chunk: chunk, q: q, scratch: threadScratch(s.group * chunk + s.group),
