@@ -453,7 +453,7 @@ public enum KernelConformance {
     public static func groupAttention(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "group attention", kernelSet: kernels.name)
         for heads in [1, 2, 3, 4, 5, 9] {
-            for (n, k) in [(1, 64), (2, 8), (7, 64), (33, 128), (512, 64), (5, 24), (3, 7)] {
+            for (n, k) in [(1, 64), (2, 8), (7, 64), (21, 64), (33, 128), (512, 64), (5, 24), (3, 7)] {
                 let ld = k + 5, ldq = k + 3, lds = n + 2
                 let w = randomFloats(n * ld, seed: 74), q = randomFloats(heads * ldq, seed: 75)
                 var found = [Float](repeating: 0, count: heads * lds), expected = found

@@ -21,6 +21,7 @@ extension ISAKernels {
     public static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>,
                                         ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         #if TESSERA_AVX2 || TESSERA_AVX512
+        if tessera_group_values64_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) != 0 { return }
         if k % 8 == 0 { return tessera_group_values_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
         #endif
         for h in 0..<heads { gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x + h * ldx, y: y + h * ldy, accumulate: accumulate) }

@@ -447,6 +447,56 @@ __attribute__((target("avx2,fma"))) static inline void tessera_group_values_avx2
         }
     }
 }
+/// The decode weighted sum for head sizes that are multiples of 64: y[h·ldy + e] (+)= Σ_j p[h·ldp + j] ·
+/// v[j·ldv + e]. Rows go eight at a time, two from each quarter of the range; for each head and each
+/// 64-column slice, eight accumulators stay in registers across the eight rows (one broadcast weight
+/// per row, the value rows as FMA memory operands, read from L1 after the first head), so the heads'
+/// sums are loaded and stored once per eight rows rather than once per four. Returns 0 (having done
+/// nothing) when d is not a multiple of 64.
+__attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx2(const float *p, size_t ldp, size_t heads, const float *v,
+                                                                               size_t ldv, size_t n, size_t d, float *y, size_t ldy,
+                                                                               int accumulate) {
+    if (d % 64 != 0) return 0;
+    if (!accumulate) {
+        for (size_t h = 0; h < heads; h++) for (size_t e = 0; e < d; e += 8) _mm256_storeu_ps(y + h * ldy + e, _mm256_setzero_ps());
+    }
+    const size_t quarter = n / 4, pairs = quarter / 2;
+    for (size_t b = 0; b < pairs; b++) {
+        const size_t i = 2 * b;
+        const size_t idx[8] = {i, i + 1, i + quarter, i + quarter + 1, i + 2 * quarter, i + 2 * quarter + 1, i + 3 * quarter, i + 3 * quarter + 1};
+        for (size_t e0 = 0; e0 < d; e0 += 64) {
+            for (size_t h = 0; h < heads; h++) {
+                float *yh = y + h * ldy + e0;
+                const float *ph = p + h * ldp;
+                __m256 a0 = _mm256_loadu_ps(yh), a1 = _mm256_loadu_ps(yh + 8), a2 = _mm256_loadu_ps(yh + 16), a3 = _mm256_loadu_ps(yh + 24);
+                __m256 a4 = _mm256_loadu_ps(yh + 32), a5 = _mm256_loadu_ps(yh + 40), a6 = _mm256_loadu_ps(yh + 48), a7 = _mm256_loadu_ps(yh + 56);
+                for (int rr = 0; rr < 8; rr++) {
+                    const float *row = v + idx[rr] * ldv + e0;
+                    __m256 w = _mm256_broadcast_ss(ph + idx[rr]);
+                    a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row), a0); a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 8), a1);
+                    a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 16), a2); a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 24), a3);
+                    a4 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 32), a4); a5 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 40), a5);
+                    a6 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 48), a6); a7 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 56), a7);
+                }
+                _mm256_storeu_ps(yh, a0); _mm256_storeu_ps(yh + 8, a1); _mm256_storeu_ps(yh + 16, a2); _mm256_storeu_ps(yh + 24, a3);
+                _mm256_storeu_ps(yh + 32, a4); _mm256_storeu_ps(yh + 40, a5); _mm256_storeu_ps(yh + 48, a6); _mm256_storeu_ps(yh + 56, a7);
+            }
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        const size_t within = j < 4 * quarter ? j % (quarter ? quarter : 1) : 0;
+        if (j < 4 * quarter && within < 2 * pairs) continue;
+        const float *row = v + j * ldv;
+        for (size_t e = 0; e < d; e += 8) {
+            __m256 x = _mm256_loadu_ps(row + e);
+            for (size_t h = 0; h < heads; h++) {
+                float *yh = y + h * ldy + e;
+                _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
+            }
+        }
+    }
+    return 1;
+}
 /// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
 __attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
     __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w)), _mm256_loadu_si256((const __m256i *)x));
