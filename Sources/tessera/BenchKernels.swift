@@ -65,15 +65,25 @@ struct BenchKernels: ParsableCommand {
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
         let microCalls = quick ? 2_000 : 100_000
         var microFlops = 0.0
-        let microTime = Timing.median(Timing.measure(repeats: repeats) { microFlops = kernels.microKernelProbe(calls: microCalls) })
-        report.add(BenchRow(name: "GEMM micro-kernel (L1, 1 thread)", value: microFlops / microTime / 1e9, unit: "GFLOP/s",
-                            reference: peak / Double(threads), referenceName: "FMA peak / thread", note: "the register-blocked inner loop alone"))
+        // The machine's speed drifts between runs (it is shared), so each GEMM figure is timed in
+        // alternation with the FMA-peak probe and its ratio is the median of the per-pair ratios.
+        let pairIterations = quick ? 100_000 : 5_000_000
+        var pairFlops = 0.0
+        let micro = Timing.measurePaired(repeats: repeats * 2, { microFlops = kernels.microKernelProbe(calls: microCalls) },
+                                         { pairFlops = kernels.fmaPeakProbe(iterations: pairIterations) })
+        report.add(BenchRow(name: "GEMM micro-kernel (L1, 1 thread)", value: microFlops / micro.first / 1e9, unit: "GFLOP/s",
+                            reference: peak / Double(threads), referenceName: "FMA peak / thread",
+                            pairedRatio: micro.speedRatio * microFlops / (pairFlops / Double(threads)),
+                            note: "the register-blocked inner loop alone; ratio: median of paired runs"))
         let gemmArgs = GEMMArguments(m: m, n: n, k: k, a: a, b: b, transposeB: true, c: c)
-        let gemmTime = Timing.median(Timing.measure(repeats: repeats) { kernels.gemm(gemmArgs) })
-
-        let gemmFlops = 2.0 * Double(m) * Double(n) * Double(k) / gemmTime / 1e9
+        let gemmWork = 2.0 * Double(m) * Double(n) * Double(k)
+        let paired = Timing.measurePaired(repeats: repeats * 2, { kernels.gemm(gemmArgs) },
+                                          { pairFlops = kernels.fmaPeakProbe(iterations: pairIterations) })
+        let gemmTime = paired.first
+        let gemmFlops = gemmWork / gemmTime / 1e9
         report.add(BenchRow(name: "GEMM f32 \(m)x\(n)x\(k)", value: gemmFlops, unit: "GFLOP/s", reference: peak,
-                            referenceName: "FMA peak", note: "C = A·Bᵀ (weight layout)"))
+                            referenceName: "FMA peak", pairedRatio: paired.speedRatio * gemmWork / pairFlops,
+                            note: "C = A·Bᵀ (weight layout); ratio: median of paired runs"))
         if !noNumpy {
             progress("numpy/OpenBLAS GEMM (OPENBLAS_CORETYPE unset for this run only) ...")
             if let blas = numpyGEMM(m: m, n: n, k: k, threads: threads, repeats: repeats) {
