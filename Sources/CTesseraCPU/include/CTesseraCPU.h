@@ -105,50 +105,38 @@ uint64_t tessera_now_ns(void);
 __attribute__((target("avx2,f16c"))) static inline __m256 tessera_load_f16x8_avx2(const uint16_t *src) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
 }
-/// Transposes an 8x8 block of floats: dst[c * ldd + r] = src[r * lds + c] (for packing (out, in) weights).
-__attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(const float *src, size_t lds, float *dst, size_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
-           r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
-           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+/// An 8x8 transpose in registers: on return r[c] holds what was column c of the rows r[0..<8].
+__attribute__((target("avx2"), always_inline)) static inline void tessera_transpose8_registers(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]), t2 = _mm256_unpacklo_ps(r[2], r[3]),
+           t3 = _mm256_unpackhi_ps(r[2], r[3]), t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]),
+           t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
     __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
            u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
            u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+/// Transposes an 8x8 block of floats: dst[c * ldd + r] = src[r * lds + c] (for packing (out, in) weights).
+__attribute__((target("avx2"))) static inline void tessera_transpose8x8_avx2(const float *src, size_t lds, float *dst, size_t ldd) {
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    tessera_transpose8_registers(r);
+    for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + i * ldd, r[i]);
 }
 /// Packs eight depth steps of a six-row GEMM A panel: dst[l * 6 + r] = src[r * lda + l] for r < 6, l < 8, i.e.
 /// 48 contiguous floats. An 8x8 transpose with two zero rows; each output row is stored as a whole vector
 /// over the previous row's two padding lanes, and the last one as 4 + 2 floats, so nothing past the
 /// 48 floats is written.
 __attribute__((target("avx2"))) static inline void tessera_pack_a6x8_avx2(const float *src, size_t lda, float *dst) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lda), r2 = _mm256_loadu_ps(src + 2 * lda),
-           r3 = _mm256_loadu_ps(src + 3 * lda), r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda),
-           r6 = _mm256_setzero_ps(), r7 = r6;
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
-           u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(u2, u6, 0x31));
-    __m256 last = _mm256_permute2f128_ps(u3, u7, 0x31);
-    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(last));
-    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
+    __m256 r[8];
+    for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(src + i * lda);
+    r[6] = r[7] = _mm256_setzero_ps();
+    tessera_transpose8_registers(r);
+    for (int i = 0; i < 7; i++) _mm256_storeu_ps(dst + 6 * i, r[i]);
+    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(r[7]));
+    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(r[7], 1));
 }
 /// The AVX2 GEMM micro-kernel: C[0..<6, 0..<16] (+)= A panel (kc x 6) · B panel (kc x 16), both packed.
 /// Twelve ymm accumulators, one rank-1 update per depth step, four steps per loop turn; the A panel
@@ -409,6 +397,17 @@ __attribute__((target("avx2,fma"))) static inline void tessera_group_scores_avx2
         }
     }
 }
+/// y[h·ldy + e] += p[h·ldp + j] · row[e] for heads h < `heads`, e < d: one value row (key j) for every head.
+__attribute__((target("avx2,fma"), always_inline)) static inline void tessera_group_values_row_avx2(
+    const float *p, size_t ldp, size_t heads, const float *row, size_t j, size_t d, float *y, size_t ldy) {
+    for (size_t e = 0; e < d; e += 8) {
+        __m256 x = _mm256_loadu_ps(row + e);
+        for (size_t h = 0; h < heads; h++) {
+            float *yh = y + h * ldy + e;
+            _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
+        }
+    }
+}
 /// y[h·ldy + e] (+)= Σ_j p[h·ldp + j] · v[j·ldv + e] for heads h < `heads`, e < d (a multiple of 8).
 /// The heads' sums (a few KB) stay in L1 and are updated in place while the value rows stream past,
 /// four at a time from the four quarters of the range (four memory streams), each row read once for
@@ -436,16 +435,7 @@ __attribute__((target("avx2,fma"))) static inline void tessera_group_values_avx2
             }
         }
     }
-    for (size_t j = 4 * quarter; j < n; j++) {
-        const float *r = v + j * ldv;
-        for (size_t e = 0; e < d; e += 8) {
-            __m256 x = _mm256_loadu_ps(r + e);
-            for (size_t h = 0; h < heads; h++) {
-                float *yh = y + h * ldy + e;
-                _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
-            }
-        }
-    }
+    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
 }
 /// The decode weighted sum for head sizes that are multiples of 64: y[h·ldy + e] (+)= Σ_j p[h·ldp + j] ·
 /// v[j·ldv + e]. Rows go eight at a time, two from each quarter of the range; for each head and each
@@ -486,14 +476,7 @@ __attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx
     for (size_t j = 0; j < n; j++) {
         const size_t within = j < 4 * quarter ? j % (quarter ? quarter : 1) : 0;
         if (j < 4 * quarter && within < 2 * pairs) continue;
-        const float *row = v + j * ldv;
-        for (size_t e = 0; e < d; e += 8) {
-            __m256 x = _mm256_loadu_ps(row + e);
-            for (size_t h = 0; h < heads; h++) {
-                float *yh = y + h * ldy + e;
-                _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
-            }
-        }
+        tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
     }
     return 1;
 }
