@@ -30,8 +30,7 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     #if TESSERA_AVX2
     tessera_gemm_6x16_avx2(kc, a, b, c, ldc, accumulate ? 1 : 0)
-    return
-    #endif
+    #else
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
     var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
     var pa = a, pb = b
@@ -73,6 +72,7 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     }
     write(0, c00, c01); write(1, c10, c11); write(2, c20, c21)
     write(3, c30, c31); write(4, c40, c41); write(5, c50, c51)
+    #endif
 }
 
 /// The micro-kernel on a partial tile at the matrix edge (rows < MR or columns < NR).
@@ -336,20 +336,12 @@ func blockedGEMM(_ args: GEMMArguments,
                     for i in taskRow..<rowEnd {
                         let from = tile + (i - taskRow) * taskColumns
                         let to = args.c + (row0 + i) * args.ldc + col0 + taskColumn
-                        if args.accumulate { addRow(from, into: to, count: width) } else { to.update(from: from, count: width) }
+                        if args.accumulate { ISAKernels.add(to, from, to, count: width) } else { to.update(from: from, count: width) }
                     }
                 }
             }
         }
     }
-}
-
-/// to[0..<count] += from[0..<count].
-@inline(__always)
-func addRow(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>, count: Int) {
-    var j = 0
-    while j + vectorWidth <= count { store(load(to + j) + load(from + j), to + j); j += vectorWidth }
-    while j < count { to[j] += from[j]; j += 1 }
 }
 
 /// Uninitialised floats on a cache-line boundary.
