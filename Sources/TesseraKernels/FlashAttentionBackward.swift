@@ -8,9 +8,15 @@
 //     dS' = P ∘ (dP - Δ),   Δ = rowsum(dO ∘ O)   (the softmax Jacobian, folded into one row constant)
 //     dS  = scale · dS' ∘ (1 - (S'/cap)²)        (the chain rule through softcap; just scale without it)
 //     dQ += dS K,   dK += dSᵀ Q
-// Two passes keep every write private to its task (no atomics): one over (batch, kv head, key block)
-// accumulates dK and dV — the query heads of a GQA group add into the same K/V head there — and one
-// over (batch, query head, query block) accumulates dQ. Each recomputes P; extra memory stays O(N).
+// Every write stays private to its task (no atomics), in one of two schedules:
+// - per head (the usual one in training): one task per (batch, kv head) walks all its tiles once, key
+//   block outermost; dK and dV of a key block sum in scratch, and dQ sums straight into its rows of the
+//   output, which no other task touches. Five tile products per tile.
+// - two passes, when there are too few heads to keep the threads busy: one over (batch, kv head, key
+//   block) accumulates dK and dV — the query heads of a GQA group add into the same K/V head there —
+//   and one over (batch, query head, query block) accumulates dQ. Each pass recomputes P and dS, so
+//   seven tile products per tile, but the tasks are small and many.
+// Extra memory stays O(N) in both.
 import TesseraCore
 
 /// Gradients in and out of the backward pass; layouts as in AttentionShape.
@@ -25,9 +31,18 @@ public struct AttentionGradients: @unchecked Sendable {
     }
 }
 
+/// How the backward pass splits its work over the threads (see the top of the file).
+public enum AttentionBackwardSchedule: Sendable {
+    /// Per head when there are enough (batch, kv head) pairs to balance the threads, else two passes.
+    case automatic
+    case perHead
+    case twoPasses
+}
+
 extension FlashAttention {
     /// Needs the forward's output and log-sum-exp in `buffers`. Overwrites dq, dk and dv.
-    public static func backward(_ s: AttentionShape, _ buffers: AttentionBuffers, _ grads: AttentionGradients) {
+    public static func backward(_ s: AttentionShape, _ buffers: AttentionBuffers, _ grads: AttentionGradients,
+                                schedule: AttentionBackwardSchedule = .automatic) {
         guard let logSumExp = buffers.logSumExp else { preconditionFailure("FlashAttention.backward needs the forward log-sum-exp") }
         let d = s.headDim, br = queryBlock, bc = keyBlock
         let pool = ThreadPool.shared
@@ -46,6 +61,17 @@ extension FlashAttention {
             }
         }
         let context = BackwardContext(shape: s, buffers: buffers, grads: grads, logSumExp: logSumExp, delta: delta)
+        let heads = s.batch * s.kvHeads, threads = pool.threadCount
+        let perHead: Bool
+        switch schedule {
+        case .automatic: perHead = heads >= 4 * threads || heads % threads == 0
+        case .perHead: perHead = true
+        case .twoPasses: perHead = false
+        }
+        if perHead {
+            pool.parallelFor(heads) { task in context.headGradients(batch: task / s.kvHeads, kvHead: task % s.kvHeads) }
+            return
+        }
 
         // Pass 1: dK and dV, one task per (batch, kv head, key block).
         let keyBlocks = (s.keys + bc - 1) / bc
@@ -93,6 +119,46 @@ extension FlashAttention {
             }
             for r in 0..<rows {
                 (grads.dq + (b * s.queries + i0 + r) * s.queryStride + h * d).update(from: work.dq + r * d, count: d)
+            }
+        }
+    }
+}
+
+extension BackwardContext {
+    /// The per-head schedule: every tile of kv head `kvh` (and its group's query heads) of batch `b`.
+    func headGradients(batch b: Int, kvHead kvh: Int) {
+        let s = shape, d = s.headDim, br = FlashAttention.queryBlock, bc = FlashAttention.keyBlock
+        let kernels = Kernels.active
+        let heads = kvh * s.group..<(kvh + 1) * s.group
+        for i in 0..<s.queries {
+            for h in heads { (grads.dq + (b * s.queries + i) * s.queryStride + h * d).update(repeating: 0, count: d) }
+        }
+        let work = TileWorkspace(rows: br, cols: bc, headDim: d)
+        for j0 in stride(from: 0, to: s.keys, by: bc) {
+            let j1 = min(s.keys, j0 + bc), cols = j1 - j0
+            let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh)
+            work.dk.update(repeating: 0, count: cols * d)
+            work.dv.update(repeating: 0, count: cols * d)
+            for h in heads {
+                for i0 in stride(from: 0, to: s.queries, by: br) {
+                    let i1 = min(s.queries, i0 + br), rows = i1 - i0
+                    guard tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
+                    // dV += Pᵀ dO;  dK += dSᵀ Q;  dQ += dS K
+                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.probabilities, lda: bc, transposeA: true,
+                                               b: s.q(grads.outputGradient, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                               c: work.dv, ldc: d, accumulate: true))
+                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.scoreGradient, lda: bc, transposeA: true,
+                                               b: s.q(buffers.q, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                               c: work.dk, ldc: d, accumulate: true))
+                    kernels.gemm(GEMMArguments(m: rows, n: d, k: cols, a: work.scoreGradient, lda: bc,
+                                               b: kBase, ldb: s.keyStride,
+                                               c: grads.dq + (b * s.queries + i0) * s.queryStride + h * d, ldc: s.queryStride,
+                                               accumulate: true))
+                }
+            }
+            for j in 0..<cols {
+                s.k(grads.dk, batch: b, token: j0 + j, head: kvh).update(from: work.dk + j * d, count: d)
+                s.k(grads.dv, batch: b, token: j0 + j, head: kvh).update(from: work.dv + j * d, count: d)
             }
         }
     }

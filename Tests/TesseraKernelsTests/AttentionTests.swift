@@ -144,7 +144,8 @@ final class AttentionTests: XCTestCase {
         return (derivatives(of: 0), derivatives(of: 1), derivatives(of: 2))
     }
 
-    func gradients(_ c: AttentionCase, _ r: [Float], flash: Bool) -> (dq: [Float], dk: [Float], dv: [Float]) {
+    func gradients(_ c: AttentionCase, _ r: [Float], flash: Bool,
+                   schedule: AttentionBackwardSchedule = .automatic) -> (dq: [Float], dk: [Float], dv: [Float]) {
         var dq = [Float](repeating: .nan, count: c.q.count), dk = [Float](repeating: .nan, count: c.k.count)
         var dv = [Float](repeating: .nan, count: c.v.count)
         _ = c.run { buffers in
@@ -154,7 +155,7 @@ final class AttentionTests: XCTestCase {
                     dk.withUnsafeMutableBufferPointer { dk in
                         dv.withUnsafeMutableBufferPointer { dv in
                             let grads = AttentionGradients(outputGradient: r.baseAddress!, dq: dq.baseAddress!, dk: dk.baseAddress!, dv: dv.baseAddress!)
-                            if flash { FlashAttention.backward(c.shape, buffers, grads) } else { StandardAttention.backward(c.shape, buffers, grads) }
+                            if flash { FlashAttention.backward(c.shape, buffers, grads, schedule: schedule) } else { StandardAttention.backward(c.shape, buffers, grads) }
                         }
                     }
                 }
@@ -172,9 +173,9 @@ final class AttentionTests: XCTestCase {
             let c = AttentionCase(shape, seed: UInt64(40 + index))
             let r = randomFloats(shape.queryCount, seed: 77)
             let expected = finiteDifferences(c, outputGradient: r.map(Double.init))
-            for flash in [true, false] {
-                let found = gradients(c, r, flash: flash)
-                let name = "\(flash ? "flash" : "standard") backward, mask \(index)"
+            for (flash, schedule) in [(true, AttentionBackwardSchedule.perHead), (true, .twoPasses), (false, .automatic)] {
+                let found = gradients(c, r, flash: flash, schedule: schedule)
+                let name = "\(flash ? "flash \(schedule)" : "standard") backward, mask \(index)"
                 assertCloseRelative(found.dq, expected.dq, "\(name) dQ")
                 assertCloseRelative(found.dk, expected.dk, "\(name) dK")
                 assertCloseRelative(found.dv, expected.dv, "\(name) dV")
@@ -188,10 +189,13 @@ final class AttentionTests: XCTestCase {
             let shape = AttentionShape(queries: queries, keys: keys, queryHeads: 6, kvHeads: 2, headDim: 32, mask: mask)
             let c = AttentionCase(shape, seed: 3)
             let r = randomFloats(shape.queryCount, seed: 4)
-            let flash = gradients(c, r, flash: true), standard = gradients(c, r, flash: false)
-            assertClose(flash.dq, standard.dq, atol: 1e-5, "dQ \(shape)")
-            assertClose(flash.dk, standard.dk, atol: 1e-5, "dK \(shape)")
-            assertClose(flash.dv, standard.dv, atol: 1e-5, "dV \(shape)")
+            let standard = gradients(c, r, flash: false)
+            for schedule in [AttentionBackwardSchedule.perHead, .twoPasses] {
+                let flash = gradients(c, r, flash: true, schedule: schedule)
+                assertClose(flash.dq, standard.dq, atol: 1e-5, "dQ \(shape) \(schedule)")
+                assertClose(flash.dk, standard.dk, atol: 1e-5, "dK \(shape) \(schedule)")
+                assertClose(flash.dv, standard.dv, atol: 1e-5, "dV \(shape) \(schedule)")
+            }
         }
     }
 
