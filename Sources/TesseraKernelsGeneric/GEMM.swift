@@ -240,7 +240,9 @@ func blockedGEMM(_ args: GEMMArguments,
     let pool = ThreadPool.shared
     let rowsPerPass = min(args.m, gemmMaxRows)
     let chunkColumns = min(args.n, max(gemmChunkColumns, pool.threadCount * 64))
+    // Depth blocks of equal size (k = 384 is two blocks of 192, not 256 + 128), a multiple of 8.
     let depthBlocks = (args.k + gemmKC - 1) / gemmKC
+    let blockDepth = min(gemmKC, ((args.k + depthBlocks - 1) / depthBlocks + 7) / 8 * 8)
     let paddedRowsPerPass = (rowsPerPass + gemmMR - 1) / gemmMR * gemmMR
     let paddedChunkColumns = (chunkColumns + gemmNR - 1) / gemmNR * gemmNR
     // The calling thread's GEMM scratch (no allocation per call), 64-byte aligned so that no vector
@@ -256,7 +258,7 @@ func blockedGEMM(_ args: GEMMArguments,
         let paddedRows = aPanels * gemmMR
         // Packed A: depth block at p0 holds its panels at p0 * paddedRows, each MR x kc.
         pool.parallelFor(depthBlocks * ((aPanels + 7) / 8)) { task in
-            let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
+            let p0 = (task % depthBlocks) * blockDepth, kc = min(blockDepth, args.k - p0)
             let firstPanel = (task / depthBlocks) * 8
             let r = firstPanel * gemmMR
             packA(args, row0: row0 + r, rows: min(8 * gemmMR, rows - r), p0: p0, kc: kc,
@@ -267,7 +269,7 @@ func blockedGEMM(_ args: GEMMArguments,
             let bPanels = (columns + gemmNR - 1) / gemmNR
             let paddedColumns = bPanels * gemmNR
             pool.parallelFor(depthBlocks * ((bPanels + 3) / 4)) { task in
-                let p0 = (task % depthBlocks) * gemmKC, kc = min(gemmKC, args.k - p0)
+                let p0 = (task % depthBlocks) * blockDepth, kc = min(blockDepth, args.k - p0)
                 let firstPanel = (task / depthBlocks) * 4
                 packB(col0 + firstPanel * gemmNR, min(4, bPanels - firstPanel), p0, kc,
                       packedB + p0 * paddedColumns + firstPanel * gemmNR * kc)
@@ -290,8 +292,8 @@ func blockedGEMM(_ args: GEMMArguments,
                 let columnEnd = min(columns, taskColumn + taskColumns)
                 let tile = tiled ? tessera_thread_scratch(Int32(TESSERA_SCRATCH_GEMM_TILE), taskRows * taskColumns * 4)!
                     .bindMemory(to: Float.self, capacity: taskRows * taskColumns) : nil
-                for p0 in stride(from: 0, to: args.k, by: gemmKC) {
-                    let kc = min(gemmKC, args.k - p0)
+                for p0 in stride(from: 0, to: args.k, by: blockDepth) {
+                    let kc = min(blockDepth, args.k - p0)
                     let accumulate = tiled ? p0 > 0 : args.accumulate
                     // The B micro-panel (KC x NR) stays in L1 while the task's A panels stream from L2;
                     // meanwhile the next B micro-panel is prefetched into L2 (not L1, which the current one fills),
@@ -304,7 +306,7 @@ func blockedGEMM(_ args: GEMMArguments,
                         let bPanel = packedB + p0 * paddedColumns + (j / gemmNR) * gemmNR * kc
                         // After the task's last panel of this depth block comes the first of the next block.
                         let nextPanel = j + gemmNR < columnEnd ? bPanel + gemmNR * kc
-                            : p0 + kc < args.k ? packedB + (p0 + kc) * paddedColumns + (taskColumn / gemmNR) * gemmNR * min(gemmKC, args.k - p0 - kc)
+                            : p0 + kc < args.k ? packedB + (p0 + kc) * paddedColumns + (taskColumn / gemmNR) * gemmNR * min(blockDepth, args.k - p0 - kc)
                             : nil
                         let tileColumns = min(gemmNR, columnEnd - j)
                         for i in stride(from: taskRow, to: rowEnd, by: gemmMR) {
