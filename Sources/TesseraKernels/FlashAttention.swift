@@ -67,9 +67,12 @@ extension AttentionShape {
 }
 
 public enum FlashAttention {
-    /// Query rows per block and keys per block.
+    /// Query rows per block.
     public static let queryBlock = 64
-    public static let keyBlock = 128
+    /// Keys per block: 128, or 64 for up to 512 keys. Short causal sequences waste less on the
+    /// half-hidden diagonal tiles with square ones (48 heads x 256 tokens: forward 10-13 -> 9 ms,
+    /// backward 20-27 -> 17-18 ms); long ones run 5-10% faster with the wider tile.
+    public static func keyBlock(_ s: AttentionShape) -> Int { s.keys <= 512 ? 64 : 128 }
     /// Keys per task in the decode path.
     public static let decodeChunk = 512
 
@@ -86,7 +89,7 @@ public enum FlashAttention {
     /// The tiled forward pass (prefill and training).
     public static func tiled(_ s: AttentionShape, _ buffers: AttentionBuffers) {
         let kernels = Kernels.active
-        let br = queryBlock, bc = keyBlock, d = s.headDim
+        let br = queryBlock, bc = keyBlock(s), d = s.headDim
         let queryBlocks = (s.queries + br - 1) / br
         let softcap = s.softcap ?? 0
         ThreadPool.shared.parallelFor(s.batch * s.queryHeads * queryBlocks) { task in

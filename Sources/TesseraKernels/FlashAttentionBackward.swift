@@ -44,7 +44,7 @@ extension FlashAttention {
     public static func backward(_ s: AttentionShape, _ buffers: AttentionBuffers, _ grads: AttentionGradients,
                                 schedule: AttentionBackwardSchedule = .automatic) {
         guard let logSumExp = buffers.logSumExp else { preconditionFailure("FlashAttention.backward needs the forward log-sum-exp") }
-        let d = s.headDim, br = queryBlock, bc = keyBlock
+        let d = s.headDim, br = queryBlock, bc = keyBlock(s)
         let pool = ThreadPool.shared
         // Δ[b, h, i] = Σₑ dO·O, one number per query row.
         let delta = UnsafeMutablePointer<Float>.allocate(capacity: s.batch * s.queryHeads * max(s.queries, 1))
@@ -127,7 +127,7 @@ extension FlashAttention {
 extension BackwardContext {
     /// The per-head schedule: every tile of kv head `kvh` (and its group's query heads) of batch `b`.
     func headGradients(batch b: Int, kvHead kvh: Int) {
-        let s = shape, d = s.headDim, br = FlashAttention.queryBlock, bc = FlashAttention.keyBlock
+        let s = shape, d = s.headDim, br = FlashAttention.queryBlock, bc = FlashAttention.keyBlock(s)
         let kernels = Kernels.active
         let heads = kvh * s.group..<(kvh + 1) * s.group
         for i in 0..<s.queries {
@@ -202,7 +202,7 @@ struct BackwardContext: @unchecked Sendable {
         let s = shape, kernels = Kernels.active
         let visibility = s.tileVisibility(batch: b, rows: i0, i1, keys: j0, j1)
         if visibility == .hidden { return false }
-        let rows = i1 - i0, cols = j1 - j0, ld = FlashAttention.keyBlock, d = s.headDim, kvh = h / s.group
+        let rows = i1 - i0, cols = j1 - j0, ld = FlashAttention.keyBlock(s), d = s.headDim, kvh = h / s.group
         let p = work.probabilities, ds = work.scoreGradient
         kernels.gemm(GEMMArguments(m: rows, n: cols, k: d, a: s.q(buffers.q, batch: b, token: i0, head: h), lda: s.queryStride,
                                    b: s.k(buffers.k, batch: b, token: j0, head: kvh), ldb: s.keyStride, transposeB: true,

@@ -53,11 +53,12 @@ final class AttentionTests: XCTestCase {
         ("window 50 + 4 sinks", AttentionMask(window: 50, sinks: 4)),
         ("window 1", AttentionMask(window: 1)),
     ]
-    /// (batch, queries, keys, queryHeads, kvHeads, headDim): N = 1, non-multiples of the 64/128 tiles,
-    /// multi-tile lengths, MHA, GQA (3:1, 4:1) and MQA.
+    /// (batch, queries, keys, queryHeads, kvHeads, headDim): N = 1, non-multiples of the tiles (64 keys
+    /// up to 512 keys, 128 above), multi-tile lengths, MHA, GQA (3:1, 4:1) and MQA.
     static let shapes: [(Int, Int, Int, Int, Int, Int)] = [
         (1, 1, 1, 1, 1, 8), (1, 1, 9, 2, 1, 16), (2, 5, 5, 4, 2, 8), (1, 65, 65, 3, 1, 32),
         (1, 130, 300, 2, 2, 64), (1, 200, 200, 4, 1, 24), (1, 3, 700, 6, 2, 64), (2, 129, 129, 2, 1, 128),
+        (1, 140, 600, 4, 2, 32),
     ]
 
     func testFlashAndStandardMatchTheReferenceForEveryMaskAndLayout() {
@@ -185,7 +186,7 @@ final class AttentionTests: XCTestCase {
 
     func testFlashBackwardMatchesStandardAcrossTiles() {
         for (queries, keys, mask) in [(150, 150, AttentionMask()), (70, 260, AttentionMask(window: 40, sinks: 2)),
-                                      (129, 129, AttentionMask(causal: false))] {
+                                      (129, 129, AttentionMask(causal: false)), (600, 600, AttentionMask())] {
             let shape = AttentionShape(queries: queries, keys: keys, queryHeads: 6, kvHeads: 2, headDim: 32, mask: mask)
             let c = AttentionCase(shape, seed: 3)
             let r = randomFloats(shape.queryCount, seed: 4)
