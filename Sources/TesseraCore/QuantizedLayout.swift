@@ -19,6 +19,7 @@
 //   Σ_blocks  d·dx·Σ(q·xq)  +  m·sx
 // with the inner sums in integers (vpmaddubsw / vpdpbusd). The 16-bit variant quantises activations
 // to 16 bits instead (vpmaddwd): nearly as cheap, and as accurate as f32 activations for greedy text.
+import CTesseraCPU
 
 public enum QuantizedFormat: String, Sendable, Equatable, CaseIterable {
     case q4, q8, q8s
@@ -26,9 +27,9 @@ public enum QuantizedFormat: String, Sendable, Equatable, CaseIterable {
     /// Bytes of one block of 32 values of 4 rows.
     public var groupBlockBytes: Int {
         switch self {
-        case .q4: 80
-        case .q8: 152
-        case .q8s: 136
+        case .q4: Int(TESSERA_Q4_BLOCK_BYTES)
+        case .q8: Int(TESSERA_Q8_BLOCK_BYTES)
+        case .q8s: Int(TESSERA_Q8S_BLOCK_BYTES)
         }
     }
 

@@ -132,10 +132,11 @@ final class QuantizedMatrix: @unchecked Sendable {
     private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let kernels = Kernels.active
         let int8 = int8Activations
-        // Per token: 8- or 16-bit blocks of the activations, their scales and their sums.
-        let xq = UnsafeMutableRawPointer.allocate(byteCount: m * cols * (int8 ? 1 : 2), alignment: 64)
-        let xs = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m * blocks)
-        defer { xq.deallocate(); xs.deallocate() }
+        // Per token: 8- or 16-bit blocks of the activations, their scales and their sums, in the calling
+        // thread's scratch (no allocation per product; a decode step makes hundreds).
+        let quantizedBytes = (m * cols * (int8 ? 1 : 2) + 63) / 64 * 64
+        let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + 2 * m * blocks * 4)!
+        let xq = scratch, xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
         let x8 = xq.assumingMemoryBound(to: Int8.self), x16 = xq.assumingMemoryBound(to: Int16.self)
         let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
         // One token per task: a step of many decode rows would otherwise quantise them all on the calling

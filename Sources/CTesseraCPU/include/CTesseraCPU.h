@@ -80,8 +80,9 @@ void tessera_tls_set_inside_parallel(int value);
 // MARK: - Per-thread scratch memory
 /// Scratch slots: each thread keeps one growable, 64-byte aligned buffer per slot, so hot kernels do
 /// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: dequantised weight panels;
-/// slot 3: a GEMM task's C block.
-enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_GEMM_TILE = 3, TESSERA_SCRATCH_SLOTS = 4 };
+/// slot 3: a GEMM task's C block; slot 4: quantised activations of a quantised matrix product.
+enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_GEMM_TILE = 3,
+       TESSERA_SCRATCH_ACTIVATIONS = 4, TESSERA_SCRATCH_SLOTS = 5 };
 /// At least `bytes` bytes, valid until the next call for the same slot on the same thread.
 void *tessera_thread_scratch(int slot, size_t bytes);
 
@@ -206,6 +207,9 @@ __attribute__((target("avx2"))) static inline __m256 tessera_dot_s8s8_avx2(const
 }
 
 // MARK: Quantised groups times the 16-bit activations of several tokens (batched decode)
+/// Bytes of one group block (4 rows x 32 weights) in each format; QuantizedFormat.groupBlockBytes reads
+/// these, so the Swift packer and these kernels cannot disagree.
+enum { TESSERA_Q4_BLOCK_BYTES = 80, TESSERA_Q8S_BLOCK_BYTES = 136, TESSERA_Q8_BLOCK_BYTES = 152 };
 // A 4-bit group block is 80 bytes: 4 rows x 16 bytes of nibbles (low nibbles values 0..15, high
 // 16..31), then 4 f16 scales d and 4 f16 minimums m; a symmetric 8-bit one (q8s) is 4 rows x 32 signed
 // bytes and 4 f16 scales. Row r, token t: y = Σ_b d·dx·I (+ m·xs for 4 bits), where I is the block's
@@ -277,7 +281,7 @@ __attribute__((target("avx2,f16c"), always_inline)) static inline void tessera_q
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_q16_pass_avx2(
     const uint8_t *wg, const int q8s, size_t blocks, const int pairs, const int single, const int16_t *x, size_t ldx,
     const float *dx, const float *xs, size_t lds, float *y, size_t ldy) {
-    const size_t stride = q8s ? 136 : 80;
+    const size_t stride = q8s ? TESSERA_Q8S_BLOCK_BYTES : TESSERA_Q4_BLOCK_BYTES;
     __m256 a = _mm256_setzero_ps(), c = _mm256_setzero_ps();
     __m128 e = _mm_setzero_ps();
     const int16_t *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *xe = x + 2 * (size_t)pairs * ldx;
@@ -309,7 +313,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tesse
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_q16_tokens_avx2(
     const uint8_t *w, const int q8s, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
     const float *xs, size_t lds, float *y, size_t ldy) {
-    const size_t stride = q8s ? 136 : 80;
+    const size_t stride = q8s ? TESSERA_Q8S_BLOCK_BYTES : TESSERA_Q4_BLOCK_BYTES;
     for (size_t g = 0; g < groups; g++) {
         const uint8_t *wg = w + g * blocks * stride;
         size_t t = 0;
@@ -473,11 +477,11 @@ __attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx
             }
         }
     }
-    for (size_t j = 0; j < n; j++) {
-        const size_t within = j < 4 * quarter ? j % (quarter ? quarter : 1) : 0;
-        if (j < 4 * quarter && within < 2 * pairs) continue;
-        tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
+    // The rows left over: the last one of a quarter with an odd length, then the rows past 4 quarters.
+    for (size_t q = 0; q < 4; q++) {
+        for (size_t j = q * quarter + 2 * pairs; j < (q + 1) * quarter; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
     }
+    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
     return 1;
 }
 /// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
