@@ -77,29 +77,9 @@ extension FlashAttention {
         let keyBlocks = (s.keys + bc - 1) / bc
         pool.parallelFor(s.batch * s.kvHeads * keyBlocks) { task in
             let jb = task % keyBlocks, kvh = (task / keyBlocks) % s.kvHeads, b = task / (keyBlocks * s.kvHeads)
-            let j0 = jb * bc, j1 = min(s.keys, j0 + bc), cols = j1 - j0
-            let work = TileWorkspace(rows: br, cols: bc, headDim: d)
-            work.dk.update(repeating: 0, count: cols * d)
-            work.dv.update(repeating: 0, count: cols * d)
-            for g in 0..<s.group {
-                let h = kvh * s.group + g
-                for i0 in stride(from: 0, to: s.queries, by: br) {
-                    let i1 = min(s.queries, i0 + br), rows = i1 - i0
-                    guard context.tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
-                    let kernels = Kernels.active
-                    // dV += Pᵀ dO;  dK += dSᵀ Q
-                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.probabilities, lda: bc, transposeA: true,
-                                               b: s.q(grads.outputGradient, batch: b, token: i0, head: h), ldb: s.queryStride,
-                                               c: work.dv, ldc: d, accumulate: true))
-                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.scoreGradient, lda: bc, transposeA: true,
-                                               b: s.q(buffers.q, batch: b, token: i0, head: h), ldb: s.queryStride,
-                                               c: work.dk, ldc: d, accumulate: true))
-                }
-            }
-            for j in 0..<cols {
-                s.k(grads.dk, batch: b, token: j0 + j, head: kvh).update(from: work.dk + j * d, count: d)
-                s.k(grads.dv, batch: b, token: j0 + j, head: kvh).update(from: work.dv + j * d, count: d)
-            }
+            let j0 = jb * bc
+            context.keyBlockGradients(TileWorkspace(rows: br, cols: bc, headDim: d), batch: b, kvHead: kvh,
+                                      keys: j0, min(s.keys, j0 + bc), queryGradients: false)
         }
 
         // Pass 2: dQ, one task per (batch, query head, query block).
@@ -127,39 +107,48 @@ extension FlashAttention {
 extension BackwardContext {
     /// The per-head schedule: every tile of kv head `kvh` (and its group's query heads) of batch `b`.
     func headGradients(batch b: Int, kvHead kvh: Int) {
-        let s = shape, d = s.headDim, br = FlashAttention.queryBlock, bc = FlashAttention.keyBlock(s)
-        let kernels = Kernels.active
-        let heads = kvh * s.group..<(kvh + 1) * s.group
+        let s = shape, d = s.headDim, bc = FlashAttention.keyBlock(s)
         for i in 0..<s.queries {
-            for h in heads { (grads.dq + (b * s.queries + i) * s.queryStride + h * d).update(repeating: 0, count: d) }
+            for h in kvh * s.group..<(kvh + 1) * s.group {
+                (grads.dq + (b * s.queries + i) * s.queryStride + h * d).update(repeating: 0, count: d)
+            }
         }
-        let work = TileWorkspace(rows: br, cols: bc, headDim: d)
+        let work = TileWorkspace(rows: FlashAttention.queryBlock, cols: bc, headDim: d)
         for j0 in stride(from: 0, to: s.keys, by: bc) {
-            let j1 = min(s.keys, j0 + bc), cols = j1 - j0
-            let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh)
-            work.dk.update(repeating: 0, count: cols * d)
-            work.dv.update(repeating: 0, count: cols * d)
-            for h in heads {
-                for i0 in stride(from: 0, to: s.queries, by: br) {
-                    let i1 = min(s.queries, i0 + br), rows = i1 - i0
-                    guard tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
-                    // dV += Pᵀ dO;  dK += dSᵀ Q;  dQ += dS K
-                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.probabilities, lda: bc, transposeA: true,
-                                               b: s.q(grads.outputGradient, batch: b, token: i0, head: h), ldb: s.queryStride,
-                                               c: work.dv, ldc: d, accumulate: true))
-                    kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.scoreGradient, lda: bc, transposeA: true,
-                                               b: s.q(buffers.q, batch: b, token: i0, head: h), ldb: s.queryStride,
-                                               c: work.dk, ldc: d, accumulate: true))
+            keyBlockGradients(work, batch: b, kvHead: kvh, keys: j0, min(s.keys, j0 + bc), queryGradients: true)
+        }
+    }
+
+    /// dK and dV of keys [j0, j1) of kv head `kvh`, summed over the group's query heads and every query
+    /// block, and written out; with `queryGradients`, also each tile's share of dQ, added into dq (so
+    /// only a task that owns those dq rows may ask for it).
+    func keyBlockGradients(_ work: TileWorkspace, batch b: Int, kvHead kvh: Int, keys j0: Int, _ j1: Int, queryGradients: Bool) {
+        let s = shape, d = s.headDim, br = FlashAttention.queryBlock, bc = FlashAttention.keyBlock(s), cols = j1 - j0
+        let kernels = Kernels.active
+        work.dk.update(repeating: 0, count: cols * d)
+        work.dv.update(repeating: 0, count: cols * d)
+        for h in kvh * s.group..<(kvh + 1) * s.group {
+            for i0 in stride(from: 0, to: s.queries, by: br) {
+                let i1 = min(s.queries, i0 + br), rows = i1 - i0
+                guard tileGradients(work, batch: b, head: h, rows: i0, i1, keys: j0, j1) else { continue }
+                // dV += Pᵀ dO;  dK += dSᵀ Q;  (dQ += dS K)
+                kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.probabilities, lda: bc, transposeA: true,
+                                           b: s.q(grads.outputGradient, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                           c: work.dv, ldc: d, accumulate: true))
+                kernels.gemm(GEMMArguments(m: cols, n: d, k: rows, a: work.scoreGradient, lda: bc, transposeA: true,
+                                           b: s.q(buffers.q, batch: b, token: i0, head: h), ldb: s.queryStride,
+                                           c: work.dk, ldc: d, accumulate: true))
+                if queryGradients {
                     kernels.gemm(GEMMArguments(m: rows, n: d, k: cols, a: work.scoreGradient, lda: bc,
-                                               b: kBase, ldb: s.keyStride,
+                                               b: s.k(buffers.k, batch: b, token: j0, head: kvh), ldb: s.keyStride,
                                                c: grads.dq + (b * s.queries + i0) * s.queryStride + h * d, ldc: s.queryStride,
                                                accumulate: true))
                 }
             }
-            for j in 0..<cols {
-                s.k(grads.dk, batch: b, token: j0 + j, head: kvh).update(from: work.dk + j * d, count: d)
-                s.k(grads.dv, batch: b, token: j0 + j, head: kvh).update(from: work.dv + j * d, count: d)
-            }
+        }
+        for j in 0..<cols {
+            s.k(grads.dk, batch: b, token: j0 + j, head: kvh).update(from: work.dk + j * d, count: d)
+            s.k(grads.dv, batch: b, token: j0 + j, head: kvh).update(from: work.dv + j * d, count: d)
         }
     }
 }
