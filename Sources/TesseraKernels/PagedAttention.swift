@@ -85,9 +85,11 @@ public enum PagedAttention {
         // Per call: its chunk size, chunk count, first task and first partial row.
         var chunkSizes: [Int] = [], chunkCounts: [Int] = [], firstTask: [Int] = [], firstRow: [Int] = []
         var tasks = 0, rows = 0, maxScratch = 0
+        let streams = calls.reduce(0) { $0 + $1.shape.kvHeads }
         for call in calls {
             let s = call.shape
-            let chunk = max(1, FlashAttention.decodeChunk / call.pageSize) * call.pageSize
+            let keysPerChunk = FlashAttention.decodeChunk(keys: s.keys, streams: streams)
+            let chunk = max(1, keysPerChunk / call.pageSize) * call.pageSize
             let chunks = (s.keys + chunk - 1) / chunk
             chunkSizes.append(chunk); chunkCounts.append(chunks); firstTask.append(tasks); firstRow.append(rows)
             tasks += s.kvHeads * chunks

@@ -83,7 +83,7 @@ final class AttentionTests: XCTestCase {
 
     func testDecodePathSplitsKeysAndMatchesTheReference() {
         for (maskName, mask) in Self.masks {
-            for (index, (queries, keys, qh, kvh)) in [(1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2), (1, 3000, 9, 3)].enumerated() {
+            for (index, (queries, keys, qh, kvh)) in [(1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2), (1, 3000, 9, 3), (1, 5000, 16, 8)].enumerated() {
                 let shape = AttentionShape(queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: 64, mask: mask,
                                            kvLayout: index % 2 == 0 ? .headMajor : .tokenMajor)
                 let c = AttentionCase(shape, seed: 99)
@@ -93,6 +93,21 @@ final class AttentionTests: XCTestCase {
                 assertClose(decoded.logSumExp, tiled.logSumExp, atol: 1e-4, "decode lse, \(maskName), \(shape)")
             }
         }
+    }
+
+    func testDecodeChunksGrowWithTheCacheButLeaveEveryThreadWork() {
+        let threads = ThreadPool.shared.threadCount
+        XCTAssertEqual(FlashAttention.decodeChunk(keys: 1024, streams: 1), FlashAttention.decodeChunk)
+        XCTAssertEqual(FlashAttention.decodeChunk(keys: 1 << 24, streams: 8), FlashAttention.maximumDecodeChunk)
+        for (keys, streams) in [(5000, 8), (16_384, 8), (16_384, 3), (4096, 32), (100_000, 1)] {
+            let chunk = FlashAttention.decodeChunk(keys: keys, streams: streams)
+            XCTAssertEqual(chunk & (chunk - 1), 0, "a power of two: \(chunk)")
+            XCTAssert((FlashAttention.decodeChunk...FlashAttention.maximumDecodeChunk).contains(chunk))
+            // Above the minimum, a chunk leaves at least eight tasks per thread.
+            if chunk > FlashAttention.decodeChunk { XCTAssertGreaterThanOrEqual(keys * streams / chunk, 8 * threads, "\(keys) keys x \(streams)") }
+        }
+        // The decode test's largest case takes chunks longer than the minimum (on up to 4 threads).
+        if threads <= 4 { XCTAssertGreaterThan(FlashAttention.decodeChunk(keys: 5000, streams: 8), FlashAttention.decodeChunk) }
     }
 
     func testFullyMaskedRowsGiveZerosNotNaN() {
