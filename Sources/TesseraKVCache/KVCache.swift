@@ -85,7 +85,7 @@ public enum KVElementType: String, Sendable, CaseIterable {
     case int8
 }
 
-/// A run of consecutive positions of one layer's cache, stored contiguously (token-major).
+/// A run of consecutive positions of one layer's cache, stored contiguously per head (see `kvLayout`).
 public struct KVSegment: @unchecked Sendable {
     public var data: AttentionKV
     /// Tokens in the run.
@@ -94,6 +94,10 @@ public struct KVSegment: @unchecked Sendable {
     public var firstPosition: Int
     /// For the sink tokens: a query at position p attends them from cache position min(p, cap).
     public var sinkQueryPositionCap: Int?
+    /// How the run's keys and values lie: f32 caches keep each head's slots contiguous (head-major,
+    /// `kvHeadStride` elements from one head to the next), int8 caches a token's heads side by side.
+    public var kvLayout: KVLayout = .tokenMajor
+    public var kvHeadStride: Int? = nil
 }
 
 /// What a model's attention needs from a cache. A forward pass of T tokens calls `reserve(T)`, then per

@@ -26,13 +26,13 @@ final class LayerStore {
         switch maskOnly ? .full : policy {
         case .full:
             ringCapacity = nil
-            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: initialCapacity)
+            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: initialCapacity, headMajor: type == .float32)
             sinkRows = nil
         case .window(let w), .sinks(_, let w):
             let capacity = w + maxChunk - 1
             ringCapacity = capacity
-            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: capacity)
-            sinkRows = policy.sinks > 0 ? TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: policy.sinks) : nil
+            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: capacity, headMajor: type == .float32)
+            sinkRows = policy.sinks > 0 ? TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: policy.sinks, headMajor: type == .float32) : nil
         }
     }
 
@@ -76,18 +76,17 @@ final class LayerStore {
     /// The runs visible to queries at positions start..<end (tokens end-1 and before are stored).
     func segments(start: Int, end: Int) -> [KVSegment] {
         guard let ring = ringCapacity, let window = policy.window else {
-            return [KVSegment(data: rows.data(from: 0), count: end, firstPosition: 0)]
+            return [rows.segment(from: 0, count: end, firstPosition: 0)]
         }
         var result: [KVSegment] = []
         let sinks = policy.sinks
         if let sinkRows, end > 0 {
-            result.append(KVSegment(data: sinkRows.data(from: 0), count: min(sinks, end), firstPosition: 0,
-                                    sinkQueryPositionCap: sinks + window - 1))
+            result.append(sinkRows.segment(from: 0, count: min(sinks, end), firstPosition: 0, sinkQueryPositionCap: sinks + window - 1))
         }
         var p = max(sinks, start - window + 1)
         while p < end {
             let slot = (p - sinks) % ring, n = min(end - p, ring - slot)
-            result.append(KVSegment(data: rows.data(from: slot), count: n, firstPosition: p))
+            result.append(rows.segment(from: slot, count: n, firstPosition: p))
             p += n
         }
         return result

@@ -70,15 +70,22 @@ public struct AttentionShape: Sendable, Equatable {
     public var softcap: Float?
     public var mask: AttentionMask
     public var kvLayout: KVLayout
+    /// Head-major only: elements from one head's keys to the next's — `keys · headDim` unless the keys
+    /// are a run inside a longer store (a KV cache's slots), whose capacity sets the stride.
+    public var kvHeadStride: Int
 
     public init(batch: Int = 1, queries: Int, keys: Int, queryHeads: Int, kvHeads: Int? = nil, headDim: Int,
-                scale: Float? = nil, softcap: Float? = nil, mask: AttentionMask = AttentionMask(), kvLayout: KVLayout = .tokenMajor) {
+                scale: Float? = nil, softcap: Float? = nil, mask: AttentionMask = AttentionMask(), kvLayout: KVLayout = .tokenMajor,
+                kvHeadStride: Int? = nil) {
         self.batch = batch; self.queries = queries; self.keys = keys
         self.queryHeads = queryHeads; self.kvHeads = kvHeads ?? queryHeads; self.headDim = headDim
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.softcap = softcap
         self.mask = mask
         self.kvLayout = kvLayout
+        self.kvHeadStride = kvHeadStride ?? keys * headDim
+        precondition(kvHeadStride == nil || (kvLayout == .headMajor && batch == 1 && self.kvHeadStride >= keys * headDim),
+                     "a head stride is for one head-major sequence and spans its keys")
     }
 
     public var group: Int { queryHeads / kvHeads }
@@ -90,7 +97,8 @@ public struct AttentionShape: Sendable, Equatable {
 
     /// Element offset of key/value `token` of `head` in batch element b.
     @inline(__always) public func kvOffset(batch b: Int, token: Int, head: Int) -> Int {
-        b * keys * kvHeads * headDim + (kvLayout == .tokenMajor ? token * kvHeads * headDim + head * headDim : (head * keys + token) * headDim)
+        kvLayout == .tokenMajor ? (b * keys + token) * kvHeads * headDim + head * headDim
+            : (b * kvHeads + head) * kvHeadStride + token * headDim
     }
 
     /// Checks the head layout and lengths; throws a TensorError describing the mismatch.

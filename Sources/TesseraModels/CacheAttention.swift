@@ -80,7 +80,8 @@ public enum CacheAttention {
                                      sinks: !isSinkStore && segment.firstPosition == 0 ? query.sinks : 0,
                                      queryOffset: query.start - segment.firstPosition)
             let shape = AttentionShape(queries: T, keys: segment.count, queryHeads: query.heads, kvHeads: query.kvHeads,
-                                       headDim: query.headDim, scale: query.scale, softcap: query.softcap, mask: mask)
+                                       headDim: query.headDim, scale: query.scale, softcap: query.softcap, mask: mask,
+                                       kvLayout: segment.kvLayout, kvHeadStride: segment.kvHeadStride)
             if segments.count == 1 {
                 FlashAttention.forward(shape, q: q, kv: segment.data, output: output)
             } else if index == 0 {

@@ -69,6 +69,54 @@ final class KVCacheKindsTests: XCTestCase {
         XCTAssertEqual(sinks.length, 40)
     }
 
+    /// An f32 cache holds each head's slots contiguously (head-major). Growing from 5 slots, fed chunks
+    /// of every size up to a decode over more than 1,024 keys (the split-key path), it gives the
+    /// attention of the same keys and values passed token-major.
+    func testHeadMajorRowsEqualTheTokenMajorKeysAsTheyGrow() throws {
+        let heads = 4, kvHeads = 2, d = 16, n = 1100
+        let q = KernelConformance.randomFloats(n * heads * d, seed: 4)
+        let k = KernelConformance.randomFloats(n * kvHeads * d, seed: 5), v = KernelConformance.randomFloats(n * kvHeads * d, seed: 6)
+        let cache = try LayeredKVCache(policies: [.full], kvHeads: kvHeads, headDim: d, maxTokens: n, initialCapacity: 5)
+        let workspace = CacheAttention.Workspace()
+        var start = 0, worst: Float = 0, step = 0
+        let sizes = [1, 3, 7, 2, 300, 1, 1, 500, 4]
+        while start < n {
+            let T = start >= 1090 ? 1 : min(sizes[step % sizes.count], n - start)
+            step += 1
+            try cache.reserve(T)
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    cache.append(layer: 0, keys: kp.baseAddress! + start * kvHeads * d, values: vp.baseAddress! + start * kvHeads * d, count: T)
+                }
+            }
+            var found = [Float](repeating: 0, count: T * heads * d), expected = found
+            let segments = cache.segments(layer: 0)
+            XCTAssertEqual(segments.first?.kvLayout, .headMajor)
+            let shape = AttentionShape(queries: T, keys: start + T, queryHeads: heads, kvHeads: kvHeads, headDim: d, scale: 0.25,
+                                       mask: AttentionMask(causal: true))
+            q.withUnsafeBufferPointer { qp in
+                let queries = qp.baseAddress! + start * heads * d
+                let query = CacheAttention.Query(q: queries, unrotated: nil, start: start, tokens: T, heads: heads, kvHeads: kvHeads,
+                                                 headDim: d, scale: 0.25, softcap: nil, window: nil, rope: nil)
+                found.withUnsafeMutableBufferPointer { out in
+                    CacheAttention.forward(query, segments: segments, output: out.baseAddress!, workspace: workspace)
+                }
+                k.withUnsafeBufferPointer { kp in
+                    v.withUnsafeBufferPointer { vp in
+                        expected.withUnsafeMutableBufferPointer { out in
+                            FlashAttention.forward(shape, AttentionBuffers(q: queries, k: kp.baseAddress!, v: vp.baseAddress!,
+                                                                           output: out.baseAddress!))
+                        }
+                    }
+                }
+            }
+            for i in found.indices { worst = max(worst, abs(found[i] - expected[i])) }
+            cache.commit(T)
+            start += T
+        }
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
     /// CacheAttention over a sink cache equals plain attention over the cached tokens with every key
     /// re-rotated to its cache position and the query at its own (StreamingLLM's definition).
     func testSinkAttentionEqualsRerotatingTheCachedKeys() throws {
