@@ -1,17 +1,18 @@
 // The storage under every cache kind: `capacity` slots, each one token's keys and values for all KV
-// heads, as f32 (kvHeads, headDim) or int8 (kvHeads, headDim) plus one f32 scale per block of 16
+// heads (see below for the head-major f32 layout), as f32 (kvHeads, headDim) or int8 (kvHeads, headDim) plus one f32 scale per block of 16
 // values (per head when headDim is not a multiple of 16): 1.25 bytes a value, 31% of f32. The block
 // size is Qwen2.5's doing: its keys carry a few very large channels that crush the rest of their
 // block. Perplexity change vs f32 on Qwen2.5-0.5B (hamlet excerpt, ctx 256): one scale per head of 64
 // +3.7%, blocks of 32 +3.0%, 16 +0.8%, 8 +0.2%; SmolLM2 and Gemma 3 stay under 0.1% already at 32.
+//
+// f32 rows may instead be held head by head — (kvHeads, capacity, headDim); the layered caches do —
+// so that a decode task, which reads one head, streams it sequentially: token-major, a head is 256
+// bytes of every 768 (SmolLM2's 3 heads of 64) and decode attention read at 0.35 of the memory
+// bandwidth against 0.75 head-major (16k tokens, alternating call by call in one process). The paged
+// store keeps token-major blocks, as do int8 rows (their scales follow the token).
 import TesseraCore
 import TesseraKernels
 
-//
-// f32 rows may instead be held head by head — (kvHeads, capacity, headDim) — so that a decode task,
-// which reads one head, streams it sequentially: token-major, a head is 256 bytes of every 768
-// (SmolLM2's 3 heads of 64) and decode attention read at 0.35 of the memory bandwidth against 0.75
-// head-major (16k tokens, alternating call by call in one process).
 final class TokenRows {
     let kvHeads: Int, headDim: Int
     let type: KVElementType
