@@ -23,16 +23,17 @@ final class LayerStore {
     /// `maskOnly`: keep every token whatever the policy (the model still masks by it).
     init(policy: KVLayerPolicy, kvHeads: Int, headDim: Int, type: KVElementType, maxChunk: Int, initialCapacity: Int, maskOnly: Bool) {
         self.policy = policy
+        let headMajor = type == .float32  // f32 rows head by head (see TokenRows)
         switch maskOnly ? .full : policy {
         case .full:
             ringCapacity = nil
-            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: initialCapacity, headMajor: type == .float32)
+            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: initialCapacity, headMajor: headMajor)
             sinkRows = nil
         case .window(let w), .sinks(_, let w):
             let capacity = w + maxChunk - 1
             ringCapacity = capacity
-            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: capacity, headMajor: type == .float32)
-            sinkRows = policy.sinks > 0 ? TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: policy.sinks, headMajor: type == .float32) : nil
+            rows = TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: capacity, headMajor: headMajor)
+            sinkRows = policy.sinks > 0 ? TokenRows(kvHeads: kvHeads, headDim: headDim, type: type, capacity: policy.sinks, headMajor: headMajor) : nil
         }
     }
 

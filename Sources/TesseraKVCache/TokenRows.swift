@@ -1,9 +1,10 @@
 // The storage under every cache kind: `capacity` slots, each one token's keys and values for all KV
-// heads (see below for the head-major f32 layout), as f32 (kvHeads, headDim) or int8 (kvHeads, headDim) plus one f32 scale per block of 16
-// values (per head when headDim is not a multiple of 16): 1.25 bytes a value, 31% of f32. The block
-// size is Qwen2.5's doing: its keys carry a few very large channels that crush the rest of their
-// block. Perplexity change vs f32 on Qwen2.5-0.5B (hamlet excerpt, ctx 256): one scale per head of 64
-// +3.7%, blocks of 32 +3.0%, 16 +0.8%, 8 +0.2%; SmolLM2 and Gemma 3 stay under 0.1% already at 32.
+// heads (but see below for head-major f32 rows), as f32 (kvHeads, headDim) or int8 (kvHeads, headDim)
+// plus one f32 scale per block of 16 values (per head when headDim is not a multiple of 16): 1.25
+// bytes a value, 31% of f32. The block size is Qwen2.5's doing: its keys carry a few very large
+// channels that crush the rest of their block. Perplexity change vs f32 on Qwen2.5-0.5B (hamlet
+// excerpt, ctx 256): one scale per head of 64 +3.7%, blocks of 32 +3.0%, 16 +0.8%, 8 +0.2%; SmolLM2
+// and Gemma 3 stay under 0.1% already at 32.
 //
 // f32 rows may instead be held head by head — (kvHeads, capacity, headDim); the layered caches do —
 // so that a decode task, which reads one head, streams it sequentially: token-major, a head is 256
@@ -126,7 +127,8 @@ final class TokenRows {
         return segment
     }
 
-    /// The rows from `slot` on, as attention reads them.
+    /// The rows from `slot` on, as attention reads them. Head-major rows also need the head stride,
+    /// which only `segment(from:count:firstPosition:)` hands on.
     func data(from slot: Int) -> AttentionKV {
         let row = headMajor ? headDim : rowElements
         switch type {
