@@ -74,6 +74,7 @@ public enum KernelConformance {
     public static let gemmShapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 17, 3), (2, 3, 5), (7, 13, 11), (6, 16, 256), (6, 32, 257), (5, 31, 257), (13, 33, 300),
         (37, 65, 129), (97, 130, 513), (1, 257, 1000), (200, 600, 71), (3, 1100, 40), (150, 530, 20),
+        (12, 48, 520),  // whole micro-tiles over three depth blocks, accumulating (the index is even)
     ]
 
     /// f32 GEMM in all four transpose layouts, with padded leading dimensions, overwriting and accumulating.

@@ -24,12 +24,15 @@ let gemmChunkColumns = 512
 
 // MARK: - The micro-kernel (the hot loop)
 
-/// C[0..<6, 0..<NR] (+)= Apanel (kc x 6) · Bpanel (kc x NR). Both panels are packed and contiguous.
+/// C[0..<6, 0..<NR] (+)= Apanel (kc x 6) · Bpanel (kc x NR) (+ partial). Both panels are packed and
+/// contiguous; `partial`, when given, is a 6 x NR tile (rows `ldp` apart) of sums over earlier depth
+/// blocks, added to the product before it is stored (or added) to C.
 @inline(__always)
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                 partial: UnsafePointer<Float>? = nil, ldp: Int = 0) {
     #if TESSERA_AVX2
-    tessera_gemm_6x16_avx2(kc, a, b, c, ldc, accumulate ? 1 : 0)
+    tessera_gemm_6x16_avx2(kc, a, b, c, ldc, accumulate ? 1 : 0, partial, ldp)
     #else
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
     var c30 = VF(), c31 = VF(), c40 = VF(), c41 = VF(), c50 = VF(), c51 = VF()
@@ -54,6 +57,12 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     // Prefetch the C tile a few dozen iterations before the end, late enough that the A and B
     // lines streaming through L1 meanwhile do not evict it again.
     let tail = min(kc, 24)
+    if partial != nil {  // writing C itself, not a tile in L2: ask for its lines a whole call ahead
+        for row in 0..<gemmMR {
+            tessera_prefetch_write(c + row * ldc)
+            tessera_prefetch_write(c + row * ldc + gemmNR - 1)
+        }
+    }
     for _ in 0..<(kc - tail) { step() }
     for row in 0..<gemmMR {
         tessera_prefetch_write(c + row * ldc)
@@ -61,6 +70,11 @@ func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     }
     for _ in 0..<tail { step() }
     @inline(__always) func write(_ row: Int, _ v0: VF, _ v1: VF) {
+        var v0 = v0, v1 = v1
+        if let partial {
+            v0 += load(partial + row * ldp)
+            v1 += load(partial + row * ldp + vectorWidth)
+        }
         let p = c + row * ldc
         if accumulate {
             store(load(p) + v0, p)
@@ -282,7 +296,7 @@ func blockedGEMM(_ args: GEMMArguments,
             let taskColumns = min(gemmTaskColumns, max(gemmNR, ((columns + wantedColumnTasks - 1) / wantedColumnTasks + gemmNR - 1) / gemmNR * gemmNR))
             let columnTasks = (columns + taskColumns - 1) / taskColumns
             // With more than one depth block, a task sums its C block in a private, contiguous tile
-            // and writes it out once: C's own rows are often a power-of-two stride apart (4096 floats),
+            // and writes it to C in its last depth block: C's own rows are often a power-of-two stride apart (4096 floats),
             // so a block of them maps onto a few cache sets and would be evicted between depth passes.
             let tiled = depthBlocks > 1
             pool.parallelFor(rowTasks * columnTasks) { task in
@@ -317,13 +331,26 @@ func blockedGEMM(_ args: GEMMArguments,
                             }
                             let aPanel = packedA + p0 * paddedRows + (i / gemmMR) * gemmMR * kc
                             let tileRows = min(gemmMR, rowEnd - i)
+                            let c = args.c + (row0 + i) * args.ldc + col0 + j
                             if let tile {
-                                // The tile has room for whole micro-tiles; the padding is dropped on the way out.
-                                microKernel(kc: kc, a: aPanel, b: bPanel, c: tile + (i - taskRow) * taskColumns + (j - taskColumn),
-                                            ldc: taskColumns, accumulate: accumulate)
+                                // The tile has room for whole micro-tiles. The last depth block adds the
+                                // tile's sums and stores the result in C; at the matrix edge it finishes in
+                                // the tile and copies the valid part out.
+                                let partial = tile + (i - taskRow) * taskColumns + (j - taskColumn)
+                                if p0 + kc < args.k {
+                                    microKernel(kc: kc, a: aPanel, b: bPanel, c: partial, ldc: taskColumns, accumulate: accumulate)
+                                } else if tileRows == gemmMR && tileColumns == gemmNR {
+                                    microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: args.accumulate,
+                                                partial: partial, ldp: taskColumns)
+                                } else {
+                                    microKernel(kc: kc, a: aPanel, b: bPanel, c: partial, ldc: taskColumns, accumulate: true)
+                                    for r in 0..<tileRows {
+                                        let from = partial + r * taskColumns, to = c + r * args.ldc
+                                        for q in 0..<tileColumns { to[q] = args.accumulate ? to[q] + from[q] : from[q] }
+                                    }
+                                }
                                 continue
                             }
-                            let c = args.c + (row0 + i) * args.ldc + col0 + j
                             if tileRows == gemmMR && tileColumns == gemmNR {
                                 microKernel(kc: kc, a: aPanel, b: bPanel, c: c, ldc: args.ldc, accumulate: accumulate)
                             } else {
@@ -331,14 +358,6 @@ func blockedGEMM(_ args: GEMMArguments,
                                                 rows: tileRows, columns: tileColumns, accumulate: accumulate)
                             }
                         }
-                    }
-                }
-                if let tile {
-                    let width = columnEnd - taskColumn
-                    for i in taskRow..<rowEnd {
-                        let from = tile + (i - taskRow) * taskColumns
-                        let to = args.c + (row0 + i) * args.ldc + col0 + taskColumn
-                        if args.accumulate { ISAKernels.add(to, from, to, count: width) } else { to.update(from: from, count: width) }
                     }
                 }
             }

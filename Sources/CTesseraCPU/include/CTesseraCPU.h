@@ -143,8 +143,12 @@ __attribute__((target("avx2"))) static inline void tessera_pack_a6x8_avx2(const 
 /// Twelve ymm accumulators, one rank-1 update per depth step, four steps per loop turn; the A panel
 /// (24 bytes a step) is prefetched ~32 steps ahead so that it streams from L2 without stalling the FMAs,
 /// and the C tile is prefetched for writing near the end.
+/// With `partial` set, the sums of the earlier depth blocks (a 6 x 16 tile, rows `ldp` apart) are added
+/// before the store — C (+)= (A·B + partial) — so the last depth block writes C directly and no separate
+/// pass copies a summing tile out.
 __attribute__((target("avx2,fma"))) static inline void tessera_gemm_6x16_avx2(long kc, const float *a, const float *b,
-                                                                           float *c, long ldc, int accumulate) {
+                                                                           float *c, long ldc, int accumulate,
+                                                                           const float *partial, long ldp) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define TESSERA_GEMM_STEP(s) do { \
@@ -158,6 +162,8 @@ __attribute__((target("avx2,fma"))) static inline void tessera_gemm_6x16_avx2(lo
     } while (0)
     long k = kc;
     long head = kc > 24 ? kc - 24 : 0;
+    // Writing C itself (not a tile in L2): ask for its lines now, a whole call ahead of the stores.
+    if (partial) for (int r = 0; r < 6; r++) { __builtin_prefetch(c + r * ldc, 1, 3); __builtin_prefetch(c + r * ldc + 15, 1, 3); }
     while (head >= 4) {
         __builtin_prefetch(a + 192, 0, 3); __builtin_prefetch(a + 208, 0, 3);
         TESSERA_GEMM_STEP(0); TESSERA_GEMM_STEP(1); TESSERA_GEMM_STEP(2); TESSERA_GEMM_STEP(3);
@@ -172,6 +178,7 @@ __attribute__((target("avx2,fma"))) static inline void tessera_gemm_6x16_avx2(lo
 #undef TESSERA_GEMM_STEP
 #define TESSERA_GEMM_ROW(r, v0, v1) do { \
         float *p = c + (r) * ldc; \
+        if (partial) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(partial + (r) * ldp)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(partial + (r) * ldp + 8)); } \
         if (accumulate) { v0 = _mm256_add_ps(v0, _mm256_loadu_ps(p)); v1 = _mm256_add_ps(v1, _mm256_loadu_ps(p + 8)); } \
         _mm256_storeu_ps(p, v0); _mm256_storeu_ps(p + 8, v1); \
     } while (0)
