@@ -17,44 +17,136 @@ public func layerNorm(_ x: Variable, weight w: Variable?, bias b: Variable?, eps
         ThreadPool.shared.parallelRanges(rows, grain: 32) { range in
             for row in range {
                 let xr = px + row * width, xh = normalized.pointer + row * width, yr = y.pointer + row * width
-                var mean: Float = 0
-                for j in 0..<width { mean += xr[j] }
-                mean /= Float(width)
-                var variance: Float = 0
-                for j in 0..<width { let d = xr[j] - mean; variance += d * d }
-                let inverse = 1 / (variance / Float(width) + epsilon).squareRoot()
+                let mean = RowMath.sum(xr, width) / Float(width)
+                let inverse = 1 / (RowMath.squaredDeviations(xr, mean, width) / Float(width) + epsilon).squareRoot()
                 rp[row] = inverse
-                for j in 0..<width {
-                    let h = (xr[j] - mean) * inverse
-                    xh[j] = h
-                    yr[j] = h * (pw?[j] ?? 1) + (pb?[j] ?? 0)
-                }
+                RowMath.normalize(xr, mean: mean, inverse: inverse, weight: pw, bias: pb, normalized: xh, output: yr, width)
             }
         }
     }
     return Variable(y, shape: x.shape, parents: [x] + [w, b].compactMap { $0 }) { out in
         let dy = out.grad!.pointer, xh = normalized.pointer
-        if let w, w.requiresGrad {
-            let g = w.gradient()
-            for row in 0..<rows { for j in 0..<width { g[j] += dy[row * width + j] * xh[row * width + j] } }
-        }
-        if let b, b.requiresGrad {
-            let g = b.gradient()
-            for row in 0..<rows { for j in 0..<width { g[j] += dy[row * width + j] } }
+        // dw = Σ_rows dy · x̂ and db = Σ_rows dy, split by columns so that each sum runs in row order
+        // whatever the thread count.
+        let dw = w.flatMap { $0.requiresGrad ? $0.gradientForWriting() : nil }
+        let db = b.flatMap { $0.requiresGrad ? $0.gradientForWriting() : nil }
+        if dw != nil || db != nil {
+            ThreadPool.shared.parallelRanges((width + 7) / 8, grain: 4) { blocks in
+                let j0 = blocks.lowerBound * 8, j1 = min(width, blocks.upperBound * 8)
+                RowMath.columnSums(dy, times: xh, rows: rows, width: width, columns: j0..<j1, into: dw)
+                RowMath.columnSums(dy, times: nil, rows: rows, width: width, columns: j0..<j1, into: db)
+            }
         }
         guard x.requiresGrad else { return }
-        let dx = x.gradient()
+        let (dx, accumulate) = x.gradientForWriting()
         rstd.withUnsafeBufferPointer { r in
             let rp = r.baseAddress!
             ThreadPool.shared.parallelRanges(rows, grain: 32) { range in
                 for row in range {
-                    let dyr = dy + row * width, xhr = xh + row * width, dxr = dx + row * width
-                    var meanG: Float = 0, meanGX: Float = 0
-                    for j in 0..<width { let g = dyr[j] * (pw?[j] ?? 1); meanG += g; meanGX += g * xhr[j] }
-                    meanG /= Float(width); meanGX /= Float(width)
-                    for j in 0..<width { dxr[j] += rp[row] * (dyr[j] * (pw?[j] ?? 1) - meanG - xhr[j] * meanGX) }
+                    RowMath.layerNormInputGradient(dy: dy + row * width, normalized: xh + row * width, weight: pw, rstd: rp[row],
+                                                   dx: dx + row * width, accumulate: accumulate, width)
                 }
             }
+        }
+    }
+}
+
+/// Row loops of the normalisations, eight floats at a time with two accumulators (the scalar loops were
+/// one long dependency chain of additions per row: ~3% of a GPT training step).
+enum RowMath {
+    typealias V = SIMD8<Float>
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a = V(), b = V(), j = 0
+        while j + 16 <= n { a += load(x + j); b += load(x + j + 8); j += 16 }
+        if j + 8 <= n { a += load(x + j); j += 8 }
+        var s = (a + b).sum()
+        while j < n { s += x[j]; j += 1 }
+        return s
+    }
+
+    static func squaredDeviations(_ x: UnsafePointer<Float>, _ mean: Float, _ n: Int) -> Float {
+        var a = V(), b = V(), j = 0
+        let m = V(repeating: mean)
+        while j + 16 <= n {
+            let d0 = load(x + j) - m, d1 = load(x + j + 8) - m
+            a += d0 * d0; b += d1 * d1; j += 16
+        }
+        if j + 8 <= n { let d = load(x + j) - m; a += d * d; j += 8 }
+        var s = (a + b).sum()
+        while j < n { let d = x[j] - mean; s += d * d; j += 1 }
+        return s
+    }
+
+    /// x̂ = (x - mean) · inverse and y = x̂ · w + b (w, b optional).
+    static func normalize(_ x: UnsafePointer<Float>, mean: Float, inverse: Float, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                          normalized: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, _ n: Int) {
+        let m = V(repeating: mean), r = V(repeating: inverse)
+        var j = 0
+        while j + 8 <= n {
+            let h = (load(x + j) - m) * r
+            store(h, normalized + j)
+            var v = h
+            if let weight { v = v * load(weight + j) }
+            if let bias { v = v + load(bias + j) }
+            store(v, output + j)
+            j += 8
+        }
+        while j < n {
+            let h = (x[j] - mean) * inverse
+            normalized[j] = h
+            output[j] = h * (weight?[j] ?? 1) + (bias?[j] ?? 0)
+            j += 1
+        }
+    }
+
+    /// into[j] (+)= Σ_rows a[row, j] · b[row, j] (b nil: Σ a) for j in `columns`; `into.accumulate` false overwrites.
+    static func columnSums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, width: Int, columns: Range<Int>,
+                           into: (pointer: UnsafeMutablePointer<Float>, accumulate: Bool)?) {
+        guard let into else { return }
+        var j = columns.lowerBound
+        while j + 8 <= columns.upperBound {
+            var acc = into.accumulate ? load(into.pointer + j) : V()
+            for row in 0..<rows {
+                let v = load(a + row * width + j)
+                acc += b.map { v * load($0 + row * width + j) } ?? v
+            }
+            store(acc, into.pointer + j)
+            j += 8
+        }
+        while j < columns.upperBound {
+            var acc = into.accumulate ? into.pointer[j] : 0
+            for row in 0..<rows { acc += a[row * width + j] * (b?[row * width + j] ?? 1) }
+            into.pointer[j] = acc
+            j += 1
+        }
+    }
+
+    /// dx (+)= r · (g - mean(g) - x̂ · mean(g · x̂)), g = dy · w, for one row.
+    static func layerNormInputGradient(dy: UnsafePointer<Float>, normalized xh: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                                       rstd: Float, dx: UnsafeMutablePointer<Float>, accumulate: Bool, _ n: Int) {
+        var sg = V(), sgx = V(), j = 0
+        while j + 8 <= n {
+            let g = weight.map { load(dy + j) * load($0 + j) } ?? load(dy + j)
+            sg += g; sgx += g * load(xh + j); j += 8
+        }
+        var meanG = sg.sum(), meanGX = sgx.sum()
+        while j < n { let g = dy[j] * (weight?[j] ?? 1); meanG += g; meanGX += g * xh[j]; j += 1 }
+        meanG /= Float(n); meanGX /= Float(n)
+        let r = V(repeating: rstd), mg = V(repeating: meanG), mgx = V(repeating: meanGX)
+        j = 0
+        while j + 8 <= n {
+            let g = weight.map { load(dy + j) * load($0 + j) } ?? load(dy + j)
+            let d = r * (g - mg - load(xh + j) * mgx)
+            store(accumulate ? load(dx + j) + d : d, dx + j)
+            j += 8
+        }
+        while j < n {
+            let d = rstd * (dy[j] * (weight?[j] ?? 1) - meanG - xh[j] * meanGX)
+            dx[j] = accumulate ? dx[j] + d : d
+            j += 1
         }
     }
 }

@@ -45,12 +45,27 @@ public final class AdamW {
             let value = p.value.pointer, mp = m[index].pointer, vp = v[index].pointer
             let (b1, b2, eps) = (beta1, beta2, epsilon)
             ThreadPool.shared.parallelRanges(p.count, grain: 32_768) { range in
-                for i in range {
+                // Eight at a time, the same operations in the same order as the scalar tail (so the
+                // same bits): the scalar loop's square root and division per element were ~2% of a step.
+                typealias V = SIMD8<Float>
+                func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(q + i).loadUnaligned(as: V.self) }
+                func store(_ v: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(q + i).storeBytes(of: v, as: V.self) }
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    let g = load(grad, i)
+                    let mv = b1 * load(mp, i) + (1 - b1) * g
+                    let vv = b2 * load(vp, i) + (1 - b2) * g * g
+                    store(mv, mp, i); store(vv, vp, i)
+                    store(load(value, i) * decay - stepSize * mv / (vv.squareRoot() / correction2Root + eps), value, i)
+                    i += 8
+                }
+                while i < range.upperBound {
                     value[i] *= decay
                     let g = grad[i]
                     mp[i] = b1 * mp[i] + (1 - b1) * g
                     vp[i] = b2 * vp[i] + (1 - b2) * g * g
                     value[i] -= stepSize * mp[i] / (vp[i].squareRoot() / correction2Root + eps)
+                    i += 1
                 }
             }
         }

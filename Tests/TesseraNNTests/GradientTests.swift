@@ -72,6 +72,9 @@ final class GradientTests: XCTestCase {
         check("layerNorm", inputs: [x, w, b]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
         check("layerNorm without affine", inputs: [x]) { layerNorm($0[0], weight: nil, bias: nil) }
         check("rmsNorm", inputs: [x, w]) { rmsNorm($0[0], weight: $0[1]) }
+        // Wide enough for the 16-float loops, the 8-float step and a tail.
+        let wide = parameter([3, 45], seed: 12, scale: 2), ww = parameter([45], seed: 13), wb = parameter([45], seed: 14)
+        check("layerNorm, 45 wide", inputs: [wide, ww, wb]) { layerNorm($0[0], weight: $0[1], bias: $0[2]) }
     }
 
     func testSoftmaxAndCrossEntropy() {
