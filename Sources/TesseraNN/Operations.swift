@@ -11,6 +11,19 @@ import TesseraKernels
     ThreadPool.shared.parallelRanges(count, grain: 16_384, body)
 }
 
+/// v's gradient += dy (same shape), or = dy while v holds no gradient yet: the copy spares zeroing a
+/// fresh buffer and reading the zeros back.
+func addGradient(_ v: Variable, _ dy: UnsafePointer<Float>) {
+    let (g, accumulate) = v.gradientForWriting()
+    parallelElements(v.count) { range in
+        if accumulate {
+            for i in range { g[i] += dy[i] }
+        } else {
+            (g + range.lowerBound).update(from: dy + range.lowerBound, count: range.count)
+        }
+    }
+}
+
 public enum NNError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(operation: String, detail: String)
 
@@ -54,11 +67,11 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) -> Variab
             kernels.gemm(GEMMArguments(m: outputs, n: inputs, k: rows, a: dy, transposeA: true, b: x.value.pointer,
                                        c: dw.pointer, accumulate: dw.accumulate))
         }
-        if let b, b.requiresGrad {
-            let db = b.gradient()
-            for r in 0..<rows {
-                let row = dy + r * outputs
-                for j in 0..<outputs { db[j] += row[j] }
+        if let b, b.requiresGrad {  // db += Σ_rows dy, split over the threads by column
+            let db = b.gradientForWriting()
+            ThreadPool.shared.parallelRanges((outputs + 7) / 8, grain: 4) { blocks in
+                RowMath.columnSums(dy, times: nil, rows: rows, width: outputs,
+                                   columns: (blocks.lowerBound * 8)..<min(outputs, blocks.upperBound * 8), into: db)
             }
         }
     }
@@ -74,10 +87,7 @@ public func add(_ a: Variable, _ b: Variable) -> Variable {
     parallelElements(a.count) { range in for i in range { y.pointer[i] = pa[i] + pb[i] } }
     return Variable(y, shape: a.shape, parents: [a, b]) { out in
         let dy = out.grad!.pointer
-        for v in [a, b] where v.requiresGrad {
-            let g = v.gradient()
-            parallelElements(v.count) { range in for i in range { g[i] += dy[i] } }
-        }
+        for v in [a, b] where v.requiresGrad { addGradient(v, dy) }
     }
 }
 
@@ -95,10 +105,7 @@ public func addRows(_ x: Variable, _ p: Variable, period: Int) -> Variable {
     }
     return Variable(y, shape: x.shape, parents: [x, p]) { out in
         let dy = out.grad!.pointer
-        if x.requiresGrad {
-            let g = x.gradient()
-            parallelElements(x.count) { range in for i in range { g[i] += dy[i] } }
-        }
+        if x.requiresGrad { addGradient(x, dy) }
         if p.requiresGrad {
             let g = p.gradient()
             for r in 0..<rows { let t = r % period; for j in 0..<width { g[t * width + j] += dy[r * width + j] } }
@@ -178,12 +185,20 @@ public func embedding(_ table: Variable, _ ids: [Int32]) -> Variable {
 public func columns(_ x: Variable, _ range: Range<Int>) -> Variable {
     let width = x.shape.last!, rows = x.count / width, n = range.count
     let y = FloatStorage(count: rows * n, zeroed: false)
-    for r in 0..<rows { (y.pointer + r * n).update(from: x.value.pointer + r * width + range.lowerBound, count: n) }
+    let grain = max(1, 16_384 / max(1, n))
+    ThreadPool.shared.parallelRanges(rows, grain: grain) { rs in
+        for r in rs { (y.pointer + r * n).update(from: x.value.pointer + r * width + range.lowerBound, count: n) }
+    }
     var shape = x.shape
     shape[shape.count - 1] = n
     return Variable(y, shape: shape, parents: [x]) { out in
         let dy = out.grad!.pointer, g = x.gradient()
-        for r in 0..<rows { for j in 0..<n { g[r * width + range.lowerBound + j] += dy[r * n + j] } }
+        ThreadPool.shared.parallelRanges(rows, grain: grain) { rs in
+            for r in rs {
+                let to = g + r * width + range.lowerBound, from = dy + r * n
+                for j in 0..<n { to[j] += from[j] }
+            }
+        }
     }
 }
 
@@ -192,10 +207,7 @@ public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
     precondition(shape.reduce(1, *) == x.count, "reshape: \(x.shape) to \(shape)")
     let y = FloatStorage(count: x.count, zeroed: false)
     y.pointer.update(from: x.value.pointer, count: x.count)
-    return Variable(y, shape: shape, parents: [x]) { out in
-        let dy = out.grad!.pointer, g = x.gradient()
-        parallelElements(x.count) { range in for i in range { g[i] += dy[i] } }
-    }
+    return Variable(y, shape: shape, parents: [x]) { out in addGradient(x, out.grad!.pointer) }
 }
 
 /// The transpose of a matrix (R, C) -> (C, R).
