@@ -101,6 +101,12 @@ public protocol KernelSet {
     static func gemv(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                      y: UnsafeMutablePointer<Float>, accumulate: Bool)
     static func gemmHalf(_ arguments: HalfGEMMArguments)
+    /// C (m x n) (+)= A (m x k) · Wᵀ, where W (n x k) is made on demand: `rows(r0, count, p0, kc, destination)`
+    /// writes W[r0 ..< r0 + count, p0 ..< p0 + kc] as f32 into `destination` (count x kc, row-major). It is
+    /// called from the pool's threads, for disjoint blocks. Quantised weights use it: each weight panel is
+    /// dequantised while it is packed, and A is packed once. `arguments.b` is not read.
+    static func gemmGeneratedWeights(_ arguments: GEMMArguments,
+                                     rows: (_ row0: Int, _ count: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void)
 
     /// y (k) = Wᵀ x = Σᵢ x[i]·W[i, :] for W (n x k, row stride ldw); y += when `accumulate`. Single-threaded
     /// (attention calls it inside its own parallel tasks): the weighted sum of value rows in decode.

@@ -62,7 +62,7 @@ public enum KernelConformance {
 
     /// All checks for one kernel set.
     public static func checkAll(_ kernels: any KernelSet.Type) -> [KernelCheckResult] {
-        [gemm(kernels), gemv(kernels), gemmHalf(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
+        [gemm(kernels), gemv(kernels), gemmHalf(kernels), gemmGeneratedWeights(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
          gemvTransposed(kernels), groupAttention(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
          quantizedDot(kernels), int8KV(kernels), activationGradients(kernels)]
@@ -223,6 +223,34 @@ public enum KernelConformance {
                                   "\(format) 16-bit activations, \(count) tokens in one pass vs each alone (bitwise)")
                 }
             }
+        }
+        return tally.result
+    }
+
+    /// GEMM with W made block by block by a closure (the quantised-weight path), against the reference on
+    /// the whole W; accumulating and not, with padded A and C.
+    public static func gemmGeneratedWeights(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "gemm generated weights", kernelSet: kernels.name)
+        for (index, (m, n, k)) in gemmShapes.enumerated() {
+            let lda = k + 1, ldc = n + 2, accumulate = index % 2 == 1
+            let a = randomFloats(m * lda, seed: 21), w = randomFloats(n * k, seed: 22)
+            var found = randomFloats(m * ldc, seed: 23)
+            var expected = found
+            a.withUnsafeBufferPointer { a in
+                w.withUnsafeBufferPointer { w in
+                    let source = w.baseAddress!
+                    func arguments(_ c: UnsafeMutablePointer<Float>) -> GEMMArguments {
+                        GEMMArguments(m: m, n: n, k: k, a: a.baseAddress!, lda: lda, b: source, transposeB: true, c: c, ldc: ldc,
+                                      accumulate: accumulate)
+                    }
+                    let rows = { (r0: Int, count: Int, p0: Int, kc: Int, destination: UnsafeMutablePointer<Float>) in
+                        for r in 0..<count { (destination + r * kc).update(from: source + (r0 + r) * k + p0, count: kc) }
+                    }
+                    found.withUnsafeMutableBufferPointer { kernels.gemmGeneratedWeights(arguments($0.baseAddress!), rows: rows) }
+                    expected.withUnsafeMutableBufferPointer { ReferenceKernels.gemmGeneratedWeights(arguments($0.baseAddress!), rows: rows) }
+                }
+            }
+            tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "\(m)x\(n)x\(k)")
         }
         return tally.result
     }

@@ -27,6 +27,18 @@ public enum ReferenceKernels {
         gemm(GEMMArguments(m: 1, n: n, k: k, a: x, b: w, ldb: ldw, transposeB: true, c: y, accumulate: accumulate))
     }
 
+    /// The whole W made at once, then `gemm`.
+    public static func gemmGeneratedWeights(_ args: GEMMArguments,
+                                            rows: (_ row0: Int, _ count: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+        var w = [Float](repeating: 0, count: args.n * args.k)
+        w.withUnsafeMutableBufferPointer { w in
+            if args.n > 0 && args.k > 0 { rows(0, args.n, 0, args.k, w.baseAddress!) }
+            var full = args
+            full.b = UnsafePointer(w.baseAddress!); full.ldb = args.k; full.transposeB = true
+            gemm(full)
+        }
+    }
+
     public static func gemmHalf(_ args: HalfGEMMArguments) {
         for i in 0..<args.m {
             for j in 0..<args.n {

@@ -32,6 +32,23 @@ extension ISAKernels {
         }
     }
 
+    public static func gemmGeneratedWeights(_ args: GEMMArguments,
+                                            rows: (_ row0: Int, _ count: Int, _ p0: Int, _ kc: Int, _ destination: UnsafeMutablePointer<Float>) -> Void) {
+        if args.m == 0 || args.n == 0 { return }
+        if args.k == 0 { gemm(args); return }
+        blockedGEMM(args) { col0, panels, p0, kc, destination in
+            // Make each panel's rows (f32, in L1), then transpose them into place.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmNR * kc) { buffer in
+                let made = buffer.baseAddress!
+                for panel in 0..<panels {
+                    let c0 = col0 + panel * gemmNR, valid = min(gemmNR, args.n - c0)
+                    rows(c0, valid, p0, kc, made)
+                    packTransposedPanel(made, ld: kc, validRows: valid, p0: 0, kc: kc, into: destination + panel * gemmNR * kc)
+                }
+            }
+        }
+    }
+
     /// y = W x for a single activation row, converting the weights on the fly.
     static func halfGEMV(_ args: HalfGEMMArguments) {
         let k = args.k, rowBytes = args.ldw * 2

@@ -192,57 +192,69 @@ final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// The panel path: one GEMM whose weight panels are dequantised to f32 as they are packed, so the
+    /// activations are packed once. (A GEMM per 64-row panel of dequantised weights repacked them for
+    /// every panel: ~12% of a prefill.)
     private func applyByPanels(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        let threads = ThreadPool.shared.threadCount
-        // Panels of about 64 rows, in a multiple of the thread count.
-        let tasks = threads * max(1, (groups + 16 * threads - 1) / (16 * threads))
-        let groupsPerTask = (groups + tasks - 1) / tasks
-        let kernels = Kernels.active
-        ThreadPool.shared.parallelFor((groups + groupsPerTask - 1) / groupsPerTask) { task in
-            let g0 = task * groupsPerTask, g1 = min(groups, g0 + groupsPerTask)
-            let r0 = 4 * g0, r1 = min(rows, 4 * g1)
-            let panel = tessera_thread_scratch(Int32(TESSERA_SCRATCH_WEIGHTS), (r1 - r0) * cols * 4)!
-                .bindMemory(to: Float.self, capacity: (r1 - r0) * cols)
-            dequantizeRows(r0..<r1, into: panel)
-            kernels.gemm(GEMMArguments(m: m, n: r1 - r0, k: cols, a: x, lda: cols, b: panel, ldb: cols, transposeB: true,
-                                       c: out + r0, ldc: ldOut))
+        Kernels.active.gemmGeneratedWeights(GEMMArguments(m: m, n: rows, k: cols, a: x, lda: cols, b: x /* not read */, transposeB: true,
+                                                          c: out, ldc: ldOut)) { r0, count, p0, kc, destination in
+            dequantizeRows(r0..<(r0 + count), depth: p0..<(p0 + kc), into: destination, ld: kc)
         }
     }
 
-    /// Rows `range` as f32, (range.count, cols). SIMD over each block's 32 values: the panel path
-    /// dequantises every weight once per call, which decides its cost for small batches.
-    func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let stride = format.groupBlockBytes
-        for row in range {
-            let g = row / 4, r = row % 4
-            let y = UnsafeMutableRawPointer(out + (row - range.lowerBound) * cols)
-            for b in 0..<blocks {
-                let p = UnsafeRawPointer(data + (g * blocks + b) * stride)
-                let dst = y + 128 * b
-                switch format {
-                case .q4:
-                    let d = floatFromHalfBits(p.load(fromByteOffset: 64 + 2 * r, as: UInt16.self))
-                    let m = floatFromHalfBits(p.load(fromByteOffset: 72 + 2 * r, as: UInt16.self))
-                    let bytes = p.loadUnaligned(fromByteOffset: 16 * r, as: SIMD16<UInt8>.self)
-                    let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes & 0x0F))
-                    let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes &>> 4))
-                    dst.storeBytes(of: low * d + m, as: SIMD16<Float>.self)
-                    (dst + 64).storeBytes(of: high * d + m, as: SIMD16<Float>.self)
-                case .q8:
-                    let d0 = floatFromHalfBits(p.load(fromByteOffset: 128 + 4 * r, as: UInt16.self))
-                    let d1 = floatFromHalfBits(p.load(fromByteOffset: 130 + 4 * r, as: UInt16.self))
-                    let m = floatFromHalfBits(p.load(fromByteOffset: 144 + 2 * r, as: UInt16.self))
-                    let first = p.loadUnaligned(fromByteOffset: 32 * r, as: SIMD16<Int8>.self)
-                    let second = p.loadUnaligned(fromByteOffset: 32 * r + 16, as: SIMD16<Int8>.self)
-                    dst.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: first)) * d0 + m, as: SIMD16<Float>.self)
-                    (dst + 64).storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: second)) * d1 + m, as: SIMD16<Float>.self)
-                case .q8s:
-                    let d = floatFromHalfBits(p.load(fromByteOffset: 128 + 2 * r, as: UInt16.self))
-                    let first = p.loadUnaligned(fromByteOffset: 32 * r, as: SIMD16<Int8>.self)
-                    let second = p.loadUnaligned(fromByteOffset: 32 * r + 16, as: SIMD16<Int8>.self)
-                    dst.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: first)) * d, as: SIMD16<Float>.self)
-                    (dst + 64).storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: second)) * d, as: SIMD16<Float>.self)
+    /// Rows `range`, depth `depth` of the weights as f32 into `out` (rows `ld` apart).
+    func dequantizeRows(_ range: Range<Int>, depth: Range<Int>, into out: UnsafeMutablePointer<Float>, ld: Int) {
+        let b0 = depth.lowerBound / 32, b1 = (depth.upperBound + 31) / 32
+        if depth.lowerBound % 32 == 0 && depth.upperBound % 32 == 0 {
+            for row in range { dequantizeBlocks(row: row, b0..<b1, into: out + (row - range.lowerBound) * ld) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { block in
+            for row in range {
+                let y = out + (row - range.lowerBound) * ld
+                for b in b0..<b1 {
+                    dequantizeBlocks(row: row, b..<(b + 1), into: block.baseAddress!)
+                    let lo = max(depth.lowerBound, 32 * b), hi = min(depth.upperBound, 32 * b + 32)
+                    (y + lo - depth.lowerBound).update(from: block.baseAddress! + lo - 32 * b, count: hi - lo)
                 }
+            }
+        }
+    }
+
+    /// Blocks `blockRange` (32 values each) of one row as f32, contiguous from `out`. SIMD over each
+    /// block's 32 values: the panel path dequantises every weight once per call, which decides its cost
+    /// for small batches.
+    @inline(__always)
+    func dequantizeBlocks(row: Int, _ blockRange: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let stride = format.groupBlockBytes
+        let g = row / 4, r = row % 4
+        let y = UnsafeMutableRawPointer(out)
+        for b in blockRange {
+            let p = UnsafeRawPointer(data + (g * blocks + b) * stride)
+            let dst = y + 128 * (b - blockRange.lowerBound)
+            switch format {
+            case .q4:
+                let d = floatFromHalfBits(p.load(fromByteOffset: 64 + 2 * r, as: UInt16.self))
+                let m = floatFromHalfBits(p.load(fromByteOffset: 72 + 2 * r, as: UInt16.self))
+                let bytes = p.loadUnaligned(fromByteOffset: 16 * r, as: SIMD16<UInt8>.self)
+                let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes & 0x0F))
+                let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: bytes &>> 4))
+                dst.storeBytes(of: low * d + m, as: SIMD16<Float>.self)
+                (dst + 64).storeBytes(of: high * d + m, as: SIMD16<Float>.self)
+            case .q8:
+                let d0 = floatFromHalfBits(p.load(fromByteOffset: 128 + 4 * r, as: UInt16.self))
+                let d1 = floatFromHalfBits(p.load(fromByteOffset: 130 + 4 * r, as: UInt16.self))
+                let m = floatFromHalfBits(p.load(fromByteOffset: 144 + 2 * r, as: UInt16.self))
+                let first = p.loadUnaligned(fromByteOffset: 32 * r, as: SIMD16<Int8>.self)
+                let second = p.loadUnaligned(fromByteOffset: 32 * r + 16, as: SIMD16<Int8>.self)
+                dst.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: first)) * d0 + m, as: SIMD16<Float>.self)
+                (dst + 64).storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: second)) * d1 + m, as: SIMD16<Float>.self)
+            case .q8s:
+                let d = floatFromHalfBits(p.load(fromByteOffset: 128 + 2 * r, as: UInt16.self))
+                let first = p.loadUnaligned(fromByteOffset: 32 * r, as: SIMD16<Int8>.self)
+                let second = p.loadUnaligned(fromByteOffset: 32 * r + 16, as: SIMD16<Int8>.self)
+                dst.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: first)) * d, as: SIMD16<Float>.self)
+                (dst + 64).storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: second)) * d, as: SIMD16<Float>.self)
             }
         }
     }

@@ -7,6 +7,7 @@ import XCTest
 final class KernelConformanceTests: XCTestCase {
     func testGEMM() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemm(k)) } }
     func testGEMV() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemv(k)) } }
+    func testGEMMWithGeneratedWeights() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemmGeneratedWeights(k)) } }
     func testHalfWeightMatmul() { forEachKernelSet { _, k in assertPassed(KernelConformance.gemmHalf(k)) } }
     func testHalfConversionIsExactForEveryBitPattern() { forEachKernelSet { _, k in assertPassed(KernelConformance.convert(k)) } }
     func testSoftmaxStableAndMasked() { forEachKernelSet { _, k in assertPassed(KernelConformance.softmax(k)) } }
@@ -61,6 +62,9 @@ enum BrokenKernels: KernelSet {
         base.gemv(n: n, k: k, w: w, ldw: ldw, x: x, y: y, accumulate: accumulate)
     }
     static func gemmHalf(_ a: HalfGEMMArguments) { base.gemmHalf(a) }
+    static func gemmGeneratedWeights(_ a: GEMMArguments, rows: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        base.gemmGeneratedWeights(a, rows: rows)
+    }
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) { base.softmax(x, y, rows: rows, cols: cols) }
     static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, epsilon: Float) {
         let ones = [Float](repeating: 1, count: cols)
