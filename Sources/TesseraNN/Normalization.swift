@@ -26,17 +26,9 @@ public func layerNorm(_ x: Variable, weight w: Variable?, bias b: Variable?, eps
     }
     return Variable(y, shape: x.shape, parents: [x] + [w, b].compactMap { $0 }) { out in
         let dy = out.grad!.pointer, xh = normalized.pointer
-        // dw = Σ_rows dy · x̂ and db = Σ_rows dy, split by columns so that each sum runs in row order
-        // whatever the thread count.
-        let dw = w.flatMap { $0.requiresGrad ? $0.gradientForWriting() : nil }
-        let db = b.flatMap { $0.requiresGrad ? $0.gradientForWriting() : nil }
-        if dw != nil || db != nil {
-            ThreadPool.shared.parallelRanges((width + 7) / 8, grain: 4) { blocks in
-                let j0 = blocks.lowerBound * 8, j1 = min(width, blocks.upperBound * 8)
-                RowMath.columnSums(dy, times: xh, rows: rows, width: width, columns: j0..<j1, into: dw)
-                RowMath.columnSums(dy, times: nil, rows: rows, width: width, columns: j0..<j1, into: db)
-            }
-        }
+        // dw = Σ_rows dy · x̂ and db = Σ_rows dy.
+        if let w, w.requiresGrad { RowMath.columnSums(dy, times: xh, rows: rows, width: width, into: w.gradientForWriting()) }
+        if let b, b.requiresGrad { RowMath.columnSums(dy, times: nil, rows: rows, width: width, into: b.gradientForWriting()) }
         guard x.requiresGrad else { return }
         let (dx, accumulate) = x.gradientForWriting()
         rstd.withUnsafeBufferPointer { r in
@@ -102,23 +94,39 @@ enum RowMath {
         }
     }
 
-    /// into[j] (+)= Σ_rows a[row, j] · b[row, j] (b nil: Σ a) for j in `columns`; `into.accumulate` false overwrites.
-    static func columnSums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, width: Int, columns: Range<Int>,
-                           into: (pointer: UnsafeMutablePointer<Float>, accumulate: Bool)?) {
-        guard let into else { return }
-        var j = columns.lowerBound
-        while j + 8 <= columns.upperBound {
-            var acc = into.accumulate ? load(into.pointer + j) : V()
-            for row in 0..<rows {
-                let v = load(a + row * width + j)
-                acc += b.map { v * load($0 + row * width + j) } ?? v
+    /// into[j] (+)= Σ_rows a[row, j] · b[row, j] (b nil: Σ a); `into.accumulate` false overwrites. The
+    /// rows go in chunks of 64 over the threads, each summing whole rows (contiguous reads) into its own
+    /// partial row; the partials are then added in chunk order, so the result does not depend on the
+    /// thread count. (Splitting by columns instead read the matrix in 32-byte pieces a row apart.)
+    static func columnSums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, width: Int,
+                           into: (pointer: UnsafeMutablePointer<Float>, accumulate: Bool)) {
+        let chunk = 64, chunks = (rows + chunk - 1) / chunk
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(1, chunks * width))
+        defer { partials.deallocate() }
+        ThreadPool.shared.parallelFor(chunks) { c in
+            let sum = partials + c * width
+            sum.update(repeating: 0, count: width)
+            for row in (c * chunk)..<min(rows, (c + 1) * chunk) {
+                let ar = a + row * width, br = b.map { $0 + row * width }
+                var j = 0
+                while j + 8 <= width {
+                    let v = load(ar + j)
+                    store(load(sum + j) + (br.map { v * load($0 + j) } ?? v), sum + j)
+                    j += 8
+                }
+                while j < width { sum[j] += ar[j] * (br?[j] ?? 1); j += 1 }
             }
+        }
+        var j = 0
+        while j + 8 <= width {
+            var acc = into.accumulate ? load(into.pointer + j) : V()
+            for c in 0..<chunks { acc += load(partials + c * width + j) }
             store(acc, into.pointer + j)
             j += 8
         }
-        while j < columns.upperBound {
+        while j < width {
             var acc = into.accumulate ? into.pointer[j] : 0
-            for row in 0..<rows { acc += a[row * width + j] * (b?[row * width + j] ?? 1) }
+            for c in 0..<chunks { acc += partials[c * width + j] }
             into.pointer[j] = acc
             j += 1
         }

@@ -67,12 +67,8 @@ public func linear(_ x: Variable, _ w: Variable, _ b: Variable? = nil) -> Variab
             kernels.gemm(GEMMArguments(m: outputs, n: inputs, k: rows, a: dy, transposeA: true, b: x.value.pointer,
                                        c: dw.pointer, accumulate: dw.accumulate))
         }
-        if let b, b.requiresGrad {  // db += Σ_rows dy, split over the threads by column
-            let db = b.gradientForWriting()
-            ThreadPool.shared.parallelRanges((outputs + 7) / 8, grain: 4) { blocks in
-                RowMath.columnSums(dy, times: nil, rows: rows, width: outputs,
-                                   columns: (blocks.lowerBound * 8)..<min(outputs, blocks.upperBound * 8), into: db)
-            }
+        if let b, b.requiresGrad {  // db += Σ_rows dy
+            RowMath.columnSums(dy, times: nil, rows: rows, width: outputs, into: b.gradientForWriting())
         }
     }
 }
