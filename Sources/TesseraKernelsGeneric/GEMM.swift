@@ -296,8 +296,9 @@ func blockedGEMM(_ args: GEMMArguments,
             let taskColumns = min(gemmTaskColumns, max(gemmNR, ((columns + wantedColumnTasks - 1) / wantedColumnTasks + gemmNR - 1) / gemmNR * gemmNR))
             let columnTasks = (columns + taskColumns - 1) / taskColumns
             // With more than one depth block, a task sums its C block in a private, contiguous tile
-            // and writes it to C in its last depth block: C's own rows are often a power-of-two stride apart (4096 floats),
-            // so a block of them maps onto a few cache sets and would be evicted between depth passes.
+            // and writes it to C in its last depth block: C's own rows are often a power-of-two stride
+            // apart (4096 floats), so a block of them maps onto a few cache sets and would be evicted
+            // between depth passes.
             let tiled = depthBlocks > 1
             pool.parallelFor(rowTasks * columnTasks) { task in
                 let taskRow = (task % rowTasks) * taskRows
