@@ -4,13 +4,13 @@
 // rest (Q5_1, Q5_K, Q6_K); scales and minimums in f16.
 //
 // Two ways to multiply, chosen by the number of activation rows m:
-//   - decode and small batches (m < 8): integer dot products straight from the packed weights,
+//   - decode and small batches (m < 32): integer dot products straight from the packed weights,
 //     threads splitting the row groups, with activations quantised per block of 32 to 16 bits
 //     (vpmaddwd; as accurate as f32 for greedy text) or 8 bits (vpmaddubsw, llama.cpp's choice, the
 //     least compute but logits off by up to ~1); each group's blocks stay in L1 while
 //     every one of the m activation rows passes over them, so the weights are read from memory once;
-//   - prefill (m >= 8): each task dequantises a panel of rows to f32 (per-thread scratch) and runs the
-//     f32 GEMM on it, so long prompts go at GEMM speed with unquantised activations.
+//   - prefill (m >= 32): one f32 GEMM whose weight panels are dequantised as they are packed
+//     (KernelSet.gemmGeneratedWeights), so long prompts go at GEMM speed with unquantised activations.
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
 // below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
 import CTesseraCPU
@@ -33,7 +33,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// Below this many activation rows the integer kernels run; from it on, dequantised panels and f32
     /// GEMM. Measured crossover on SmolLM2 (2 threads, alternating runs): at 16 rows the integer path
     /// ran 1.6x the panels' speed, at 32 rows they were even (continuous batching's decode steps are
-    /// 1-32 rows).
+    /// 1-32 rows). Measured before the panels were dequantised inside one GEMM (faster), so the
+    /// crossover may now be lower.
     static let gemmThreshold = 32
 
     private init(rows: Int, cols: Int, format: QuantizedFormat, sourceType: GGMLType) {
