@@ -13,21 +13,13 @@ extension ISAKernels {
             return
         }
         let f32Args = GEMMArguments(m: args.m, n: args.n, k: args.k, a: args.a, lda: args.lda,
-                                    b: args.a /* unused: B comes from packB below */, ldb: args.ldw, transposeB: true,
+                                    b: args.a /* not read: the rows are converted below */, ldb: args.ldw, transposeB: true,
                                     c: args.c, ldc: args.ldc, accumulate: args.accumulate)
-        if args.k == 0 { gemm(f32Args); return }
         let rowBytes = args.ldw * 2
-        blockedGEMM(f32Args) { col0, panels, p0, kc, destination in
-            // Convert each panel's rows to f32 (vectorised), then transpose them into place.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmNR * kc) { rows in
-                let converted = rows.baseAddress!
-                for panel in 0..<panels {
-                    let c0 = col0 + panel * gemmNR, valid = min(gemmNR, args.n - c0)
-                    for j in 0..<valid {
-                        convertHalfRow(args.w + (c0 + j) * rowBytes + p0 * 2, format: args.format, converted + j * kc, count: kc)
-                    }
-                    packTransposedPanel(converted, ld: kc, validRows: valid, p0: 0, kc: kc, into: destination + panel * gemmNR * kc)
-                }
+        // Each panel's rows converted to f32 (vectorised) as the GEMM packs them.
+        gemmGeneratedWeights(f32Args) { r0, count, p0, kc, destination in
+            for j in 0..<count {
+                convertHalfRow(args.w + (r0 + j) * rowBytes + p0 * 2, format: args.format, destination + j * kc, count: kc)
             }
         }
     }

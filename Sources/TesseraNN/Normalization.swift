@@ -43,12 +43,14 @@ public func layerNorm(_ x: Variable, weight w: Variable?, bias b: Variable?, eps
     }
 }
 
-/// Row loops of the normalisations, eight floats at a time with two accumulators (the scalar loops were
-/// one long dependency chain of additions per row: ~3% of a GPT training step).
-enum RowMath {
-    typealias V = SIMD8<Float>
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+/// Row loops of the normalisations and the column sums of parameter gradients (LayerNorm's, a linear
+/// layer's bias), eight floats at a time with two accumulators (the scalar loops were one long
+/// dependency chain of additions per row: ~3% of a GPT training step). `load` and `store` also serve
+/// the optimisers.
+public enum RowMath {
+    public typealias V = SIMD8<Float>
+    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var a = V(), b = V(), j = 0

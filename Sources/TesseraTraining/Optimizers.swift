@@ -47,16 +47,13 @@ public final class AdamW {
             ThreadPool.shared.parallelRanges(p.count, grain: 32_768) { range in
                 // Eight at a time, the same operations in the same order as the scalar tail (so the
                 // same bits): the scalar loop's square root and division per element were ~2% of a step.
-                typealias V = SIMD8<Float>
-                func load(_ q: UnsafeMutablePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(q + i).loadUnaligned(as: V.self) }
-                func store(_ v: V, _ q: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(q + i).storeBytes(of: v, as: V.self) }
                 var i = range.lowerBound
                 while i + 8 <= range.upperBound {
-                    let g = load(grad, i)
-                    let mv = b1 * load(mp, i) + (1 - b1) * g
-                    let vv = b2 * load(vp, i) + (1 - b2) * g * g
-                    store(mv, mp, i); store(vv, vp, i)
-                    store(load(value, i) * decay - stepSize * mv / (vv.squareRoot() / correction2Root + eps), value, i)
+                    let g = RowMath.load(grad + i)
+                    let mv = b1 * RowMath.load(mp + i) + (1 - b1) * g
+                    let vv = b2 * RowMath.load(vp + i) + (1 - b2) * g * g
+                    RowMath.store(mv, mp + i); RowMath.store(vv, vp + i)
+                    RowMath.store(RowMath.load(value + i) * decay - stepSize * mv / (vv.squareRoot() / correction2Root + eps), value + i)
                     i += 8
                 }
                 while i < range.upperBound {
