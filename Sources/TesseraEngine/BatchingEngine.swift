@@ -168,7 +168,9 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
     private func admit(_ incoming: [Job]) {
         for job in incoming {
             let request = SchedulerRequest(id: job.key, prompt: job.request.prompt, priority: job.request.priority,
-                                           arrival: scheduler.nextArrival(), salt: BlockHash.salt(for: job.request.cacheSalt))
+                                           arrival: scheduler.nextArrival(),
+                                           salt: BlockHash.salt(for: job.request.cacheSalt)
+                                               ^ BatchSequence.prefixCacheSalt(promptLength: job.request.prompt.count))
             job.scheduled = request
             jobs[job.key] = job
             // A sibling of a parallel-sampling group waits for the group's first request to compute the prompt.
@@ -243,7 +245,7 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
             BatchSequence(tokens: Array(entry.request.tokens[entry.start..<(entry.start + entry.count)]), start: entry.start,
                           blockTable: scheduler.cache.blockTable(entry.request.id), wantsLogits: entry.samples,
                           isDecode: entry.count == 1 && entry.start >= entry.request.prompt.count,
-                          computedPromptLength: entry.request.prompt.count - entry.request.cachedPromptTokens)
+                          promptLength: entry.request.prompt.count)
         }
         let logits: [Float]
         do { logits = try model.forward(batch: batch, cache: storage) } catch {

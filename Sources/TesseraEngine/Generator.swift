@@ -216,7 +216,7 @@ public struct DecodeState {
     private let stopIDs: Set<Int32>
     private let maxTokens: Int
     private let logprobs: Int?
-    private var history: [Int32]
+    private var history: TokenHistory
     private var stoppedByString = false
     public private(set) var tokens: [Int32] = []
     /// The text released so far.
@@ -231,7 +231,7 @@ public struct DecodeState {
         stopIDs = options.stopTokens.union(options.ignoreEOS ? [] : tokenizer.endOfGenerationIDs)
         maxTokens = options.maxTokens
         logprobs = options.logprobs
-        history = prompt
+        history = TokenHistory(prompt: prompt)
     }
 
     /// Samples the next token from `logits` (vocab). Returns the step to report, or nil when the

@@ -1,7 +1,8 @@
 // The Sampler, which takes logits and returns a token.
 //
-// Order of operations (as in llama.cpp's default chain and vLLM): logit bias -> repetition, presence
-// and frequency penalties over the tokens seen -> (temperature 0: argmax) -> temperature -> top-k ->
+// Order of operations (as in llama.cpp's default chain and vLLM): logit bias -> penalties (repetition
+// over the prompt and the output; presence and frequency over the output only, as OpenAI and vLLM
+// define them) -> (temperature 0: argmax) -> temperature -> top-k ->
 // softmax -> top-p (nucleus) -> min-p -> draw with a seeded generator. Same seed, same parameters,
 // same logits: same token, on every machine (the generator is a fixed xoshiro256**, not the system's).
 import Foundation
@@ -15,11 +16,13 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     public var topP: Float = 1
     /// Drop tokens less likely than minP times the most likely one; 0 keeps all.
     public var minP: Float = 0
-    /// Divides positive logits (multiplies negative ones) of tokens seen before; 1 is off (HF/llama.cpp rule).
+    /// Divides positive logits (multiplies negative ones) of tokens in the prompt or the output so far;
+    /// 1 is off (the HF/vLLM rule).
     public var repetitionPenalty: Float = 1
-    /// Subtracted once from the logit of every token seen before (OpenAI presence_penalty).
+    /// Subtracted once from the logit of every token generated so far (OpenAI presence_penalty; prompt
+    /// tokens do not count).
     public var presencePenalty: Float = 0
-    /// Subtracted per occurrence (OpenAI frequency_penalty).
+    /// Subtracted per occurrence in the output so far (OpenAI frequency_penalty).
     public var frequencyPenalty: Float = 0
     /// Added to a token's logit before anything else (OpenAI logit_bias).
     public var logitBias: [Int32: Float] = [:]
@@ -98,8 +101,9 @@ public struct Sampler: Sendable {
         generator = SeededGenerator(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
     }
 
-    /// Picks the next token from `logits` (vocab), given the tokens produced so far for penalties.
-    public mutating func sample(_ logits: [Float], history: [Int32] = []) -> Int32 {
+    /// Picks the next token from `logits` (vocab), given the prompt and the tokens produced so far for
+    /// the penalties.
+    public mutating func sample(_ logits: [Float], history: TokenHistory = TokenHistory()) -> Int32 {
         var logits = logits
         applyBiasAndPenalties(&logits, history: history)
         if parameters.temperature == 0 { return Sampler.argmax(logits) }
@@ -144,17 +148,19 @@ public struct Sampler: Sendable {
         return Int32(candidates[candidates.count - 1])
     }
 
-    func applyBiasAndPenalties(_ logits: inout [Float], history: [Int32]) {
+    func applyBiasAndPenalties(_ logits: inout [Float], history: TokenHistory) {
         for (id, bias) in parameters.logitBias where Int(id) < logits.count { logits[Int(id)] += bias }
         let p = parameters
-        guard p.repetitionPenalty != 1 || p.presencePenalty != 0 || p.frequencyPenalty != 0, !history.isEmpty else { return }
-        var counts: [Int32: Int] = [:]
-        for id in history { counts[id, default: 0] += 1 }
-        for (id, n) in counts where Int(id) < logits.count && id >= 0 {
-            var l = logits[Int(id)]
-            if p.repetitionPenalty != 1 { l = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty }
-            l -= p.presencePenalty + Float(n) * p.frequencyPenalty
-            logits[Int(id)] = l
+        if p.repetitionPenalty != 1 {
+            for id in history.seen where Int(id) < logits.count && id >= 0 {
+                let l = logits[Int(id)]
+                logits[Int(id)] = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty
+            }
+        }
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for (id, n) in history.outputCounts where Int(id) < logits.count && id >= 0 {
+                logits[Int(id)] -= p.presencePenalty + Float(n) * p.frequencyPenalty
+            }
         }
     }
 
@@ -182,5 +188,25 @@ public struct Sampler: Sendable {
             if best.count > k { best.removeLast() }
         }
         return best
+    }
+}
+
+/// The tokens the penalties look at: every distinct token of the prompt and the output (repetition
+/// penalty) and how often each token occurs in the output (presence and frequency penalties). It grows
+/// by one token a step, so a step's penalties cost the number of distinct tokens, not the history's
+/// length.
+public struct TokenHistory: Sendable, Equatable {
+    public private(set) var seen: Set<Int32> = []
+    public private(set) var outputCounts: [Int32: Int] = [:]
+
+    public init(prompt: [Int32] = [], output: [Int32] = []) {
+        seen = Set(prompt)
+        for id in output { append(id) }
+    }
+
+    /// Records a generated token.
+    public mutating func append(_ id: Int32) {
+        seen.insert(id)
+        outputCounts[id, default: 0] += 1
     }
 }

@@ -100,10 +100,12 @@ public enum FlashAttention {
         }
     }
 
-    /// The tiled forward pass (prefill and training).
-    public static func tiled(_ s: AttentionShape, _ buffers: AttentionBuffers) {
+    /// The tiled forward pass (prefill and training). `keyBlock` fixes the key tile width; by default
+    /// it follows the key count (`keyBlock(_:)`), so the same query row may be summed in other blocks
+    /// when it runs in a call with more keys.
+    public static func tiled(_ s: AttentionShape, _ buffers: AttentionBuffers, keyBlock fixedKeyBlock: Int? = nil) {
         let kernels = Kernels.active
-        let br = queryBlock, bc = keyBlock(s), d = s.headDim
+        let br = queryBlock, bc = fixedKeyBlock ?? keyBlock(s), d = s.headDim
         let queryBlocks = (s.queries + br - 1) / br
         let softcap = s.softcap ?? 0
         ThreadPool.shared.parallelFor(s.batch * s.queryHeads * queryBlocks) { task in
@@ -123,7 +125,10 @@ public enum FlashAttention {
                 let visibility = s.tileVisibility(batch: b, rows: i0, i1, keys: j0, j1)
                 if visibility == .hidden { continue }
                 let kBase = s.k(buffers.k, batch: b, token: j0, head: kvh), vBase = s.k(buffers.v, batch: b, token: j0, head: kvh)
-                kernels.gemm(GEMMArguments(m: rows, n: cols, k: d, a: qBase, lda: s.queryStride,
+                // A lone query row would take the GEMV path, which sums in another order than the
+                // blocked kernel: it is scored as two rows (the same query twice), so a row's scores are
+                // the same bits however many rows share its tile.
+                kernels.gemm(GEMMArguments(m: max(rows, 2), n: cols, k: d, a: qBase, lda: rows == 1 ? 0 : s.queryStride,
                                            b: kBase, ldb: s.keyStride, transposeB: true, c: tile, ldc: bc))
                 kernels.scaleScores(tile, rows: rows, cols: cols, ld: bc, scale: s.scale, softcap: softcap)
                 if visibility == .partial { s.applyMask(tile, ld: bc, batch: b, rows: i0, i1, keys: j0, j1) }

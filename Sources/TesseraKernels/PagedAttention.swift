@@ -19,11 +19,19 @@ public struct PagedAttentionCall: @unchecked Sendable {
     public var pages: [AttentionKV]
     public var pageSize: Int
     public var output: UnsafeMutablePointer<Float>
+    /// Whether the decode kernel (pages read in place, split keys) runs it rather than the tiled prefill
+    /// kernel. The two sum in different orders, so a caller that needs a row's bits not to depend on
+    /// how its queries were grouped (a prompt's tail after a prefix-cache hit against the whole prompt)
+    /// chooses by what the rows are, not by how many. Default: up to 4 queries.
+    public var decode: Bool
 
-    public init(shape: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int, output: UnsafeMutablePointer<Float>) {
+    public init(shape: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int, output: UnsafeMutablePointer<Float>,
+                decode: Bool? = nil) {
         precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "paged attention is per sequence, token-major")
         precondition(pages.count * pageSize >= shape.keys, "\(pages.count) pages of \(pageSize) hold fewer than \(shape.keys) keys")
+        precondition(decode != true || shape.queries <= 4, "the decode kernel takes up to 4 queries, not \(shape.queries)")
         self.shape = shape; self.q = q; self.pages = pages; self.pageSize = pageSize; self.output = output
+        self.decode = decode ?? (shape.queries <= 4)
     }
 }
 
@@ -35,7 +43,7 @@ public enum PagedAttention {
         forward([PagedAttentionCall(shape: shape, q: q, pages: pages, pageSize: pageSize, output: output)])
     }
 
-    /// Several sequences' attention: every decode (up to 4 queries) in one parallel region — a step of
+    /// Several sequences' attention: every decode call (up to 4 queries) in one parallel region — a step of
     /// continuous batching has one per sequence per layer, too small to pay a region each — and each
     /// prefill chunk on its own.
     public static func forward(_ calls: [PagedAttentionCall]) {
@@ -44,7 +52,7 @@ public enum PagedAttention {
             let s = call.shape
             if s.queries == 0 { continue }
             if s.keys == 0 { call.output.update(repeating: 0, count: s.queries * s.queryHeads * s.headDim); continue }
-            if s.queries <= 4 { decodes.append(call) } else {
+            if call.decode { decodes.append(call) } else {
                 gathered(s, q: call.q, pages: call.pages, pageSize: call.pageSize, output: call.output)
             }
         }
@@ -75,7 +83,9 @@ public enum PagedAttention {
                 }
             }
         }
-        FlashAttention.forward(s, AttentionBuffers(q: q, k: k, v: v, output: output))
+        // One key tile width for every call: a query row is then summed in the same key blocks whether
+        // its prompt runs whole, in chunks, or as a tail after cached blocks (batch invariance).
+        FlashAttention.tiled(s, AttentionBuffers(q: q, k: k, v: v, output: output), keyBlock: 64)
     }
 
     /// Split-key decode over pages: tasks are (sequence, kv head, chunk of whole pages), all in one

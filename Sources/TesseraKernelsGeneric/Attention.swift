@@ -111,8 +111,17 @@ extension ISAKernels {
                 vsum += e
                 j += vectorWidth
             }
-            var sum = horizontalSum(vsum)
-            while j < cols { let e = vexp(VF(repeating: row[j] - newMax))[0]; row[j] = e; sum += e; j += 1 }
+            if j < cols {
+                // The tail as one more vector, padded with masked (-inf, so 0) entries: a row's sum is
+                // then the same bits whether the tile ends here or goes on with masked columns (a prompt
+                // computed in one call or as a cached head and a tail).
+                var tail = VF(repeating: -.infinity)
+                for t in 0..<(cols - j) { tail[t] = row[j + t] }
+                let e = vexp(tail - shift)
+                for t in 0..<(cols - j) { row[j + t] = e[t] }
+                vsum += e
+            }
+            let sum = horizontalSum(vsum)
             let c = rowMax[r] == -.infinity ? 0 : vexp(VF(repeating: rowMax[r] - newMax))[0]
             correction[r] = c
             rowSum[r] = rowSum[r] * c + sum

@@ -18,19 +18,31 @@ public struct BatchSequence: Sendable {
     public var wantsLogits: Bool
     /// Whether these rows are one decoded token (rather than prompt or recomputed rows).
     public var isDecode: Bool
-    /// The prompt tokens the request computes (those not found in the prefix cache). Prefill rows of
-    /// a request that computes many take the (dequantised) panel path of quantised matrices, every
-    /// other row the integer path — a rule of the request alone, fixed when it is first scheduled, so
-    /// that its arithmetic does not change with the batch around it or with how its prompt is chunked.
-    public var computedPromptLength: Int
+    /// The length of the request's whole prompt. Prompt rows of a request with a long prompt take the
+    /// (dequantised) panel path of quantised matrices, every other row the integer path — a rule of the
+    /// request alone, fixed by its prompt, so that its arithmetic does not change with the batch around
+    /// it, with how its prompt is chunked, or with how much of it came from the prefix cache (whose
+    /// blocks are keyed by the path too: `prefixCacheSalt`).
+    public var promptLength: Int
 
     public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool, isDecode: Bool = false,
-                computedPromptLength: Int = 0) {
+                promptLength: Int = 0) {
         self.tokens = tokens; self.start = start; self.blockTable = blockTable; self.wantsLogits = wantsLogits
-        self.isDecode = isDecode; self.computedPromptLength = computedPromptLength
+        self.isDecode = isDecode; self.promptLength = promptLength
     }
 
-    var usesPanels: Bool { !isDecode && computedPromptLength >= QuantizedMatrix.gemmThreshold }
+    /// Whether a request's prompt rows take the panel path.
+    static func promptUsesPanels(_ promptLength: Int) -> Bool { promptLength >= QuantizedMatrix.gemmThreshold }
+
+    /// Mixed into the prefix-cache hash of a request's blocks: the two matrix paths give keys and values
+    /// that differ in the last bits, so a block computed by one is never reused by a request of the
+    /// other. Then a request gives the same bits whether its prefix was cached or not (a seeded request
+    /// repeats exactly).
+    public static func prefixCacheSalt(promptLength: Int) -> UInt64 {
+        promptUsesPanels(promptLength) ? 0x7061_6e65_6c73_0000 : 0  // "panels"
+    }
+
+    var usesPanels: Bool { !isDecode && BatchSequence.promptUsesPanels(promptLength) }
 }
 
 extension DecoderModel {
@@ -95,7 +107,8 @@ extension DecoderModel {
                                            mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start))
                 calls.append(PagedAttentionCall(shape: shape, q: state.q.pointer + offset * qW,
                                                 pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
-                                                pageSize: cache.blockSize, output: state.attention.pointer + offset * qW))
+                                                pageSize: cache.blockSize, output: state.attention.pointer + offset * qW,
+                                                decode: sequence.isDecode))
                 offset += n
             }
             PagedAttention.forward(calls)

@@ -57,7 +57,12 @@ const $ = (id) => document.getElementById(id);
 const messages = [];
 let controller = null;
 
-fetch("/v1/models").then(r => r.json()).then(j => { $("model").textContent = j.data ? j.data[0].id : ""; }).catch(() => {});
+function showModel() {
+  const headers = $("key").value ? { "Authorization": "Bearer " + $("key").value } : {};
+  fetch("/v1/models", { headers }).then(r => r.json()).then(j => { $("model").textContent = j.data ? j.data[0].id : ""; }).catch(() => {});
+}
+showModel();
+$("key").addEventListener("change", showModel);
 
 function bubble(role, text) {
   const div = document.createElement("div");

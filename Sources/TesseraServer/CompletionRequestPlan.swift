@@ -30,6 +30,8 @@ struct CompletionPlan {
     var includeUsage: Bool
     /// Top-logprob count when logprobs were asked for.
     var logprobs: Int?
+    /// The client's end-user id (OpenAI's `user`), logged with the request.
+    var user: String?
 }
 
 enum CompletionPlanner {
@@ -64,6 +66,15 @@ enum CompletionPlanner {
                 guard chat.logprobs == true else { throw .badRequest("'top_logprobs' needs 'logprobs': true", param: "top_logprobs") }
             }
             if chat.logprobs == true { logprobs = chat.topLogprobs ?? 0 }
+            if let tools = chat.tools, !tools.isEmpty {
+                throw .badRequest("function calling ('tools') is not supported by this server", param: "tools")
+            }
+            if let format = chat.responseFormat?.type, format != "text" {
+                throw .invalidValue("response_format.type", "'\(format)'", allowed: "'text' (structured output is not supported)")
+            }
+            if let limit = chat.maxCompletionTokens, limit < 1 {
+                throw .invalidValue("max_completion_tokens", "\(limit)", allowed: ">= 1")
+            }
             maxTokens = chat.maxCompletionTokens ?? fields.maxTokens
         case .completion:
             let completion: CompletionRequest
@@ -133,7 +144,7 @@ enum CompletionPlanner {
         }
         return CompletionPlan(endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970), model: served.name,
                               choices: choices, prompts: prompts, echoTexts: echoTexts, n: n, stream: fields.stream ?? false,
-                              includeUsage: fields.streamOptions?.includeUsage ?? false, logprobs: logprobs)
+                              includeUsage: fields.streamOptions?.includeUsage ?? false, logprobs: logprobs, user: fields.user)
     }
 
     /// Messages as the template wants them: role and text content.

@@ -9,7 +9,8 @@
 //   data: [DONE]
 //
 // A client that goes away makes a write throw: the merge task group is cancelled, which ends each
-// engine stream's iteration, which cancels its request in the engine.
+// engine stream's iteration, which cancels its request in the engine. An engine failure after the
+// response head is sent becomes a `data: {"error": …}` event followed by [DONE].
 import Foundation
 import Hummingbird
 import Synchronization
@@ -228,7 +229,20 @@ final class CompletionRunner: Sendable {
             func send(_ chunk: JSONValue) async throws {
                 try await writer.write(ByteBuffer(string: "data: " + chunk.compactText + "\n\n"))
             }
-            for try await item in merge(streams) {
+            var events = merge(streams).makeAsyncIterator()
+            while true {
+                let next: ChoiceEvent?
+                do { next = try await events.next() } catch {
+                    // The engine failed mid-stream (the response head is sent): an error event in
+                    // OpenAI's shape, then [DONE], as vLLM does, rather than a dropped connection.
+                    let refusal = (error as? EngineError).map(APIError.engine)
+                        ?? APIError(status: .internalServerError, message: "\(error)", type: "internal_error", param: nil, code: nil)
+                    try await send(refusal.json)
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                    try await writer.finish(nil)
+                    return
+                }
+                guard let item = next else { break }
                 let i = item.choice
                 switch item.event {
                 case .scheduled(_, let cachedTokens):

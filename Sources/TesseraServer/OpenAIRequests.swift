@@ -67,12 +67,26 @@ struct ChatCompletionRequest: Decodable {
     var logprobs: Bool?
     var topLogprobs: Int?
     var addGenerationPrompt: Bool?
+    /// Function calling and structured output are not implemented: a request that asks for them is
+    /// refused (400) rather than answered as if they had not been asked for.
+    var tools: [AnyJSON]?
+    var responseFormat: ResponseFormat?
 
     enum CodingKeys: String, CodingKey {
-        case messages, logprobs
+        case messages, logprobs, tools
         case maxCompletionTokens = "max_completion_tokens", topLogprobs = "top_logprobs"
-        case addGenerationPrompt = "add_generation_prompt"
+        case addGenerationPrompt = "add_generation_prompt", responseFormat = "response_format"
     }
+}
+
+/// `response_format`: only its type is read ("text" is the one served).
+struct ResponseFormat: Decodable {
+    var type: String
+}
+
+/// Any JSON value, not looked into.
+struct AnyJSON: Decodable {
+    init(from decoder: any Decoder) throws {}
 }
 
 struct ChatMessage: Decodable {

@@ -39,6 +39,7 @@ public func makeRouter(slot: ModelSlot, metrics: ServerMetricsHandle, options: R
     }
     router.get("/health") { _, _ in
         guard slot.model != nil else { return APIError.loading.response }
+        guard !slot.isDraining else { return APIError.engine(.shuttingDown).response }
         return jsonResponse(.object([("status", .string("ok"))]))
     }
     router.get("/metrics") { _, _ in
@@ -112,7 +113,8 @@ struct Handlers: Sendable {
         let runner = CompletionRunner(plan: plan, served: model, metrics: metrics)
         let streams = try runner.submitAll()
         let maxTokens = plan.choices.first?.options.maxTokens ?? 0
-        context.logger.info("\(plan.id): \(plan.choices.count) choice(s), prompt \(plan.prompts.map(\.count)) tokens, max_tokens \(maxTokens), stream \(plan.stream)")
+        let user = plan.user.map { ", user \($0.debugDescription)" } ?? ""
+        context.logger.info("\(plan.id): \(plan.choices.count) choice(s), prompt \(plan.prompts.map(\.count)) tokens, max_tokens \(maxTokens), stream \(plan.stream)\(user)")
         if plan.stream {
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: runner.streamBody(streams))

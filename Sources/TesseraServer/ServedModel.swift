@@ -38,4 +38,10 @@ public final class ModelSlot: Sendable {
 
     public var model: ServedModel? { value.withLock { $0 } }
     public func fill(_ model: ServedModel) { value.withLock { $0 = model } }
+
+    private let drainingFlag = Mutex(false)
+    /// Set when a shutdown begins: /health answers 503 from then on, so that a load balancer or a
+    /// Kubernetes readiness probe stops sending requests while the running ones finish.
+    public var isDraining: Bool { drainingFlag.withLock { $0 } }
+    public func beginDraining() { drainingFlag.withLock { $0 = true } }
 }

@@ -59,6 +59,7 @@ struct ModelService: Service {
         slot.fill(served)
         logger.info("model '\(served.name)' ready (\(served.engine.maxModelLength) tokens of context)")
         try? await gracefulShutdown()
+        slot.beginDraining()
         await drain(served.engine)
     }
 

@@ -46,7 +46,8 @@ struct BenchBatch: ParsableCommand {
         // again from position `depth`, overwriting the same slots.
         for s in 0..<largest {
             let prompt = (0..<depth).map { _ in Int32(rng.next() % vocab) }
-            _ = try model.forward(batch: [BatchSequence(tokens: prompt, start: 0, blockTable: tables[s], wantsLogits: false)], cache: cache)
+            _ = try model.forward(batch: [BatchSequence(tokens: prompt, start: 0, blockTable: tables[s], wantsLogits: false,
+                                                         promptLength: prompt.count)], cache: cache)
             if !json { FileHandle.standardError.write("\rfilling \(s + 1)/\(largest)".data(using: .utf8)!) }
         }
         let next = (0..<largest).map { _ in (0..<steps).map { _ in Int32(rng.next() % vocab) } }

@@ -38,9 +38,10 @@ struct Serve: AsyncParsableCommand {
         guard maxWaiting >= 0, maxBodyBytes >= 1024 else { throw ValidationError("--max-waiting must be >= 0 and --max-body-bytes >= 1024") }
         var logger = Logger(label: "tessera")
         logger.logLevel = level
-        // Resolve the model file first (the default is fetched on first use), so the served name is known.
-        let path = try modelOptions.model ?? ModelStore.ensure(log: { printErr($0) })
-        let name = servedModelName ?? ServedModel.defaultName(path: path)
+        // The served name comes from the file name, known before the file is there: the default model is
+        // fetched (on first use) inside the load step, while the socket is open and /health answers 503.
+        let givenPath = modelOptions.model
+        let name = servedModelName ?? ServedModel.defaultName(path: givenPath ?? ModelSpec.smolLM2.fileName)
         let slot = ModelSlot(name: name)
         let metrics = ServerMetricsHandle(modelName: name)
         metrics.bootstrapSwiftMetrics()
@@ -68,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         try await TesseraHTTPServer.run(
             configuration: configuration, slot: slot, metrics: metrics, logger: logger,
             load: { [logger] in
+                let path = try givenPath ?? ModelStore.ensure(log: { logger.info("\($0)") })
                 let loaded = try LoadedModel.load(path: path, precision: precision)
                 logger.info("loaded \(path) in \(String(format: "%.2f", loaded.loadSeconds)) s")
                 let engine: any InferenceEngine

@@ -42,13 +42,17 @@ final class SamplerTests: XCTestCase {
     func testPenaltiesAndBias() {
         // Repetition penalty 2 halves the positive logit of token 1 (3 -> 1.5 < 2.5).
         var r = Sampler(SamplingParameters(temperature: 0, repetitionPenalty: 2))
-        XCTAssertEqual(r.sample(logits, history: [1]), 2)
-        // Frequency penalty per occurrence: 3 - 2·0.4 = 2.2 < 2.5.
+        XCTAssertEqual(r.sample(logits, history: TokenHistory(prompt: [1])), 2)
+        XCTAssertEqual(r.sample(logits, history: TokenHistory(output: [1])), 2)
+        // Frequency penalty per occurrence in the output: 3 - 2·0.4 = 2.2 < 2.5.
         var f = Sampler(SamplingParameters(temperature: 0, frequencyPenalty: 0.4))
-        XCTAssertEqual(f.sample(logits, history: [1, 1]), 2)
-        XCTAssertEqual(f.sample(logits, history: [1]), 1)
+        XCTAssertEqual(f.sample(logits, history: TokenHistory(output: [1, 1])), 2)
+        XCTAssertEqual(f.sample(logits, history: TokenHistory(output: [1])), 1)
         var presence = Sampler(SamplingParameters(temperature: 0, presencePenalty: 0.6))
-        XCTAssertEqual(presence.sample(logits, history: [1, 1, 1]), 2)
+        XCTAssertEqual(presence.sample(logits, history: TokenHistory(output: [1, 1, 1])), 2)
+        // Presence and frequency count the output only (OpenAI, vLLM): prompt tokens are free.
+        XCTAssertEqual(presence.sample(logits, history: TokenHistory(prompt: [1, 1, 1])), 1)
+        XCTAssertEqual(f.sample(logits, history: TokenHistory(prompt: [1, 1], output: [2])), 1)
         var b = Sampler(SamplingParameters(temperature: 0, logitBias: [3: 10]))
         XCTAssertEqual(b.sample(logits), 3)
     }

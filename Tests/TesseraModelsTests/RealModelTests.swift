@@ -80,6 +80,48 @@ final class RealModelTests: XCTestCase {
         }
     }
 
+    /// A prompt's last logits through the paged batch forward pass (quantised weights) are the same bits
+    /// whether the prompt runs in one chunk or its head comes from cached blocks and only the tail is
+    /// computed — a tail of 1, 3 (the decode kernel's size), 13 or 17 tokens — and whether it runs alone
+    /// or beside a decode row. This is what lets a seeded request repeat exactly after a prefix-cache hit.
+    func checkPrefixHitBits(_ name: String) throws {
+        let (golden, path) = try golden(name)
+        let model = try ModelRegistry.load(path: path, precision: .fast)
+        let prompt = Array(golden.text_ids.prefix(48)), blockSize = 16
+        XCTAssertEqual(prompt.count, 48)
+        let table = Array(0..<4), other = Array(4..<8)
+        func lastLogits(split: Int, besideDecode: Bool = false) throws -> [Float] {
+            let cache = model.makePagedStorage(bytes: 16 << 20, blockSize: blockSize)
+            if besideDecode {
+                _ = try model.forward(batch: [BatchSequence(tokens: Array(prompt.prefix(20)), start: 0, blockTable: other, wantsLogits: false,
+                                                            promptLength: 20)], cache: cache)
+            }
+            if split > 0 {
+                _ = try model.forward(batch: [BatchSequence(tokens: Array(prompt[..<split]), start: 0, blockTable: table,
+                                                            wantsLogits: false, promptLength: prompt.count)], cache: cache)
+            }
+            var batch = [BatchSequence(tokens: Array(prompt[split...]), start: split, blockTable: table, wantsLogits: true,
+                                       promptLength: prompt.count)]
+            if besideDecode {
+                batch.insert(BatchSequence(tokens: [prompt[20]], start: 20, blockTable: other, wantsLogits: true, isDecode: true,
+                                           promptLength: 20), at: 0)
+            }
+            let logits = try model.forward(batch: batch, cache: cache)
+            return Array(logits.suffix(model.config.vocabularySize))
+        }
+        /// How many logits differ in any bit, and the largest difference.
+        func difference(_ a: [Float], _ b: [Float]) -> String {
+            let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+            let largest = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            return differing == 0 ? "same" : "\(differing) differ, largest by \(largest)"
+        }
+        let whole = try lastLogits(split: 0)
+        for split in [47, 45, 35, 31, 16] {
+            XCTAssertEqual(difference(try lastLogits(split: split), whole), "same", "\(name): tail of \(prompt.count - split) tokens")
+        }
+        XCTAssertEqual(difference(try lastLogits(split: 32, besideDecode: true), whole), "same", "\(name): tail beside a decode row")
+    }
+
     /// int8 KV rows against f32 ones on the same weights: the top-1 token is the same at every position
     /// of the golden text where the f32 cache's top two are more than 0.25 apart (but `allowedFlips`),
     /// and no logit moves by more than `tolerance` of the row's largest. Qwen2.5's keys have outlier
@@ -103,6 +145,8 @@ final class RealModelTests: XCTestCase {
         print("\(name) int8 KV: max |Δ logit| \(worst) of the largest logit over \(golden.text_ids.count) positions")
     }
 
+    func testSmolLM2PrefixHitSameBits() throws { try checkPrefixHitBits("smollm2") }
+    func testGemma3PrefixHitSameBits() throws { try checkPrefixHitBits("gemma3") }
     func testSmolLM2Exact() throws { try checkExact("smollm2") }
     func testSmolLM2Int8KV() throws { try checkInt8KV("smollm2") }
     func testGemma3Int8KV() throws { try checkInt8KV("gemma3") }

@@ -20,8 +20,8 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
 
     /// Runs `body` against a router over a filled (or empty) slot.
     func withServer(loaded: Bool = true, options: RouteOptions = RouteOptions(), served: ServedModel? = nil,
-                    _ body: @Sendable (TestClientProtocol) async throws -> Void) async throws {
-        let slot = ModelSlot(name: "tiny-chat")
+                    slot given: ModelSlot? = nil, _ body: @Sendable (TestClientProtocol) async throws -> Void) async throws {
+        let slot = given ?? ModelSlot(name: "tiny-chat")
         if loaded { slot.fill(served ?? TinyChatModel.served()) }
         let app = Application(router: makeRouter(slot: slot, metrics: ServerMetricsHandle(modelName: "tiny-chat"), options: options))
         try await app.test(.router) { client in try await body(client) }
@@ -62,6 +62,14 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             XCTAssertEqual(r.error["code"] as? String, "model_loading")
             let c = try await call(client, .post, "/v1/completions", #"{"prompt": "Hi"}"#)
             XCTAssertEqual(c.status, .serviceUnavailable)
+        }
+        // A shutdown has begun: /health is 503 so that probes stop routing here.
+        let draining = ModelSlot(name: "tiny-chat")
+        draining.beginDraining()
+        try await withServer(slot: draining) { client in
+            let r = try await call(client, .get, "/health")
+            XCTAssertEqual(r.status, .serviceUnavailable)
+            XCTAssertEqual(r.error["code"] as? String, "shutting_down")
         }
         try await withServer { client in
             let r = try await call(client, .get, "/health")
@@ -216,6 +224,72 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         }
     }
 
+    /// max_completion_tokens (chat) limits the completion like max_tokens; the penalties change a
+    /// greedy answer only through the tokens generated (presence and frequency never count the prompt),
+    /// and `tools: []` or `response_format: text` are accepted as no-ops.
+    func testCompletionLimitsAndPenalties() async throws {
+        try await withServer { client in
+            let base = #"{"messages": [{"role": "user", "content": "Hello world"}], "temperature": 0, "ignore_eos": true"#
+            let limited = try await call(client, .post, "/v1/chat/completions",
+                                         base + #", "max_completion_tokens": 5, "tools": [], "response_format": {"type": "text"}}"#)
+            XCTAssertEqual(limited.status, .ok, limited.text)
+            XCTAssertEqual((limited.json["usage"] as? [String: Any])?["completion_tokens"] as? Int, 5)
+            XCTAssertEqual(((limited.json["choices"] as? [[String: Any]])?.first?["finish_reason"]) as? String, "length")
+
+            /// The token texts of a greedy completion (from its logprobs).
+            func tokens(_ extra: String = "") async throws -> [String] {
+                let r = try await call(client, .post, "/v1/completions",
+                                       #"{"prompt": "The quick brown fox", "max_tokens": 24, "temperature": 0, "ignore_eos": true, "logprobs": 0"# + extra + "}")
+                XCTAssertEqual(r.status, .ok, r.text)
+                let logprobs = ((r.json["choices"] as? [[String: Any]])?.first?["logprobs"]) as? [String: Any]
+                return logprobs?["tokens"] as? [String] ?? []
+            }
+            let plain = try await tokens()
+            XCTAssertEqual(plain.count, 24)
+            XCTAssertLessThan(Set(plain).count, plain.count, "the tiny model repeats itself, so the penalties have work")
+            for field in ["presence_penalty", "frequency_penalty"] {
+                let penalised = try await tokens(#", "\#(field)": 2"#)
+                XCTAssertNotEqual(penalised, plain, "\(field) changes a repetitive greedy answer")
+                // Output only: the first token is chosen before anything is generated, so it cannot move.
+                XCTAssertEqual(penalised.first, plain.first, "\(field) must not penalise the prompt's tokens")
+            }
+        }
+    }
+
+    /// An engine that fails after scheduling: the stream has begun, so the failure arrives as an error
+    /// event in OpenAI's shape, then [DONE] — never a dropped connection.
+    func testAnEngineFailureMidStreamIsAnErrorEvent() async throws {
+        final class FailingEngine: InferenceEngine, @unchecked Sendable {
+            let inner = TinyChatModel.engine()
+            var maxModelLength: Int { inner.maxModelLength }
+            var tokenizer: any Tokenizer { inner.tokenizer }
+            func submit(_ request: EngineRequest) throws(EngineError) -> EngineStream {
+                AsyncThrowingStream { continuation in
+                    continuation.yield(.scheduled(queueSeconds: 0, cachedPromptTokens: 0))
+                    continuation.finish(throwing: EngineError.generation("the model failed"))
+                }
+            }
+            func stats() -> EngineStats { EngineStats() }
+            func beginShutdown() {}
+            func cancelAll() {}
+            var isIdle: Bool { true }
+        }
+        let served = ServedModel(name: "tiny-chat", engine: FailingEngine(), chatTemplate: TinyChatModel.loaded.chatTemplate,
+                                 path: TinyChatModel.directory)
+        try await withServer(served: served) { client in
+            let r = try await call(client, .post, "/v1/chat/completions",
+                                   #"{"messages": [{"role": "user", "content": "Hi"}], "stream": true}"#)
+            XCTAssertEqual(r.status, .ok)
+            let payloads = events(r.text)
+            XCTAssertEqual(payloads.last, "[DONE]", r.text)
+            XCTAssertGreaterThanOrEqual(payloads.count, 3, r.text)
+            let error = (try? JSONSerialization.jsonObject(with: Data(payloads[payloads.count - 2].utf8))) as? [String: Any]
+            let body = error?["error"] as? [String: Any]
+            XCTAssertEqual(body?["code"] as? String, "generation_failed", r.text)
+            XCTAssertTrue((body?["message"] as? String ?? "").contains("the model failed"))
+        }
+    }
+
     // MARK: - Errors
 
     func testBadRequestsGetOpenAIErrors() async throws {
@@ -227,6 +301,11 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "top_p": 0}"#, .badRequest, "top_p"),
                 ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "n": 0}"#, .badRequest, "n"),
                 ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0}"#, .badRequest, "max_tokens"),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 0}"#, .badRequest, "max_completion_tokens"),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 1000}"#, .badRequest, "messages"),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "presence_penalty": 2.5}"#, .badRequest, "presence_penalty"),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}"#, .badRequest, "tools"),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "response_format": {"type": "json_object"}}"#, .badRequest, "response_format.type"),
                 ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "Hi"}], "logit_bias": {"99999": 5}}"#, .badRequest, "logit_bias"),
                 ("/v1/chat/completions", #"{"messages": [{"role": "wizard", "content": "Hi"}]}"#, .badRequest, "messages[0].role"),
                 ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": 5}]}"#, .badRequest, "messages[0].content"),

@@ -78,6 +78,9 @@ class Server:
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self):
         code = self.process.wait(timeout=60)
         self.log.close()
         return code
@@ -107,6 +110,8 @@ def main():
     name = models.data[0].id
     check(len(models.data) == 1 and name, "GET /v1/models lists the served model", name)
     check(httpx.get(base + "/health").status_code == 200, "GET /health is 200 once loaded")
+    print(f"note: /health answered 503 while the model loaded: {'seen' if server.saw_loading else 'too quick to see'}"
+          " (the route test checks the 503)", flush=True)
 
     # Chat, non-streaming and streaming, greedy: the same text.
     messages = [{"role": "user", "content": "What is the capital of France?"}]
@@ -139,19 +144,20 @@ def main():
 
     # Stop strings: stop at a word from the middle of the greedy text.
     words = ctext.split()
-    if len(words) >= 3:
-        stop = " " + words[2]
-        stopped = client.completions.create(model=name, prompt="The capital of France is", max_tokens=16, temperature=0, stop=[stop])
-        expected = ctext[: ctext.index(stop)]
-        check(stopped.choices[0].text == expected and stopped.choices[0].finish_reason == "stop",
-              "stop string ends the text before it", f"{stopped.choices[0].text!r} vs {expected!r}")
+    check(len(words) >= 3, "the greedy completion has words to stop at", repr(ctext))
+    stop = " " + words[2]
+    stopped = client.completions.create(model=name, prompt="The capital of France is", max_tokens=16, temperature=0, stop=[stop])
+    expected = ctext[: ctext.index(stop)]
+    check(stopped.choices[0].text == expected and stopped.choices[0].finish_reason == "stop",
+          "stop string ends the text before it", f"{stopped.choices[0].text!r} vs {expected!r}")
 
-    # Seeds reproduce; n gives several choices. A prefix-cache hit changes the arithmetic of the
-    # prompt's last tokens slightly (as in vLLM), so each request gets its own cache_salt here: the
-    # same computation, bit for bit.
+    # Seeds reproduce; n gives several choices. The second request finds the first one's prompt in the
+    # prefix cache: its arithmetic is the same bit for bit, so the sampled text is too.
     kwargs = dict(model=name, messages=[{"role": "user", "content": "Tell me a story."}], max_tokens=20, temperature=1.0, seed=42, n=2)
-    a = client.chat.completions.create(**kwargs, extra_body={"cache_salt": "seed-a"})
-    b = client.chat.completions.create(**kwargs, extra_body={"cache_salt": "seed-b"})
+    a = client.chat.completions.create(**kwargs)
+    b = client.chat.completions.create(**kwargs)
+    check(b.usage.prompt_tokens_details.cached_tokens > 0, "the repeated request hits the prefix cache",
+          str(b.usage.prompt_tokens_details))
     ta = [c.message.content for c in a.choices]
     tb = [c.message.content for c in b.choices]
     check(ta == tb and len(ta) == 2, "same seed, same choices (n=2)", f"{ta} vs {tb}")
@@ -168,6 +174,28 @@ def main():
                                             logprobs=True)
     ids_seen = [httpx.post(base + "/tokenize", json={"prompt": t.token, "add_special_tokens": False}).json()["tokens"] for t in biased.choices[0].logprobs.content]
     check(all(banned not in ids for ids in ids_seen if len(ids) == 1), "logit_bias -100 bans a token")
+
+    # max_completion_tokens (the newer name), and the presence/frequency penalties: they count generated
+    # tokens only, so the first token is the greedy one and a repetitive answer changes.
+    limited = client.chat.completions.create(model=name, messages=messages, max_completion_tokens=3, temperature=0,
+                                             extra_body={"ignore_eos": True})
+    check(limited.usage.completion_tokens == 3 and limited.choices[0].finish_reason == "length", "max_completion_tokens=3",
+          str(limited.usage))
+    def greedy_tokens(**kw):
+        r = client.completions.create(model=name, prompt="Count: one, two, three,", max_tokens=24, temperature=0, logprobs=0,
+                                      extra_body={"ignore_eos": True}, **kw)
+        return r.choices[0].logprobs.tokens
+    plain = greedy_tokens()
+    penalised = greedy_tokens(frequency_penalty=2.0, presence_penalty=2.0)
+    check(penalised[0] == plain[0] and penalised != plain and len(set(penalised)) >= len(set(plain)),
+          "presence/frequency penalties act on the generated tokens only", f"{plain} vs {penalised}")
+    expect_tools = None
+    try:
+        client.chat.completions.create(model=name, messages=messages, max_tokens=2,
+                                       tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}])
+    except openai.BadRequestError as e:
+        expect_tools = e.body.get("param") if isinstance(e.body, dict) else None
+    check(expect_tools == "tools", "tools (not supported) -> 400 naming the field, not silently ignored", str(expect_tools))
 
     # Tokenize / detokenize.
     tok = httpx.post(base + "/tokenize", json={"prompt": "Hello world"}).json()
@@ -236,18 +264,27 @@ def main():
               "vllm:inter_token_latency_seconds_bucket", "vllm:e2e_request_latency_seconds_bucket", "vllm:request_queue_time_seconds_bucket"]:
         check(m in text_metrics, f"/metrics has {m}")
 
-    # Graceful shutdown: SIGTERM while a request streams; the stream completes, the server exits 0.
+    # Graceful shutdown: SIGTERM while a request streams; /health turns 503 (a readiness probe stops
+    # routing here), the stream completes, the server exits 0.
     result = {}
 
     def long_stream():
-        s = client.completions.create(model=name, prompt="Once upon a time", max_tokens=60, stream=True, extra_body={"ignore_eos": True})
+        s = client.completions.create(model=name, prompt="Once upon a time", max_tokens=200, stream=True, extra_body={"ignore_eos": True})
         result["text"] = "".join(c.choices[0].text for c in s if c.choices)
         result["done"] = True
 
     t = threading.Thread(target=long_stream)
     t.start()
     time.sleep(0.5)
-    code = server.stop()
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    try:
+        draining = httpx.get(base + "/health", timeout=5)
+        check(draining.status_code == 503 and draining.json()["error"]["code"] == "shutting_down",
+              "GET /health is 503 while shutting down", draining.text)
+    except httpx.HTTPError as e:
+        check(False, "GET /health answers while shutting down", repr(e))
+    code = server.wait()
     t.join(timeout=60)
     check(code == 0, "SIGTERM: the server exits 0", str(code))
     check(result.get("done") and len(result.get("text", "")) > 0, "the in-flight stream finished during shutdown")
