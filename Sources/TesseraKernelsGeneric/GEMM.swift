@@ -12,8 +12,10 @@ import TesseraCore
 let gemmMR = 6
 /// Columns of C per micro-kernel call: two native vectors.
 let gemmNR = 2 * VF.scalarCount
-/// Depth of one packed block (A panel of MR x KC and B panel of KC x NR stay in L1/L2).
-let gemmKC = 256
+/// Depth of one packed block: a B micro-panel (KC x NR) is 16 KiB, half of a 32 KiB L1, whatever the
+/// vector width (256 deep for AVX2's 16 columns, 128 for AVX-512's 32), so the A panel streaming past
+/// it does not evict it.
+let gemmKC = 2048 / VF.scalarCount
 /// Rows and columns of C per parallel task.
 let gemmTaskRows = gemmMR * 24
 let gemmTaskColumns = gemmNR * 8
@@ -31,7 +33,9 @@ let gemmChunkColumns = 512
 func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                  partial: UnsafePointer<Float>? = nil, ldp: Int = 0) {
-    #if TESSERA_AVX2
+    #if TESSERA_AVX512
+    tessera_gemm_6x32_avx512(kc, a, b, c, ldc, accumulate ? 1 : 0, partial, ldp)
+    #elseif TESSERA_AVX2
     tessera_gemm_6x16_avx2(kc, a, b, c, ldc, accumulate ? 1 : 0, partial, ldp)
     #else
     var c00 = VF(), c01 = VF(), c10 = VF(), c11 = VF(), c20 = VF(), c21 = VF()
