@@ -2,6 +2,10 @@
 // or int8 with a scale per 16 values, as TokenRows holds them); block b is slots b·B ..< (b+1)·B. The
 // block pool and the cache manager decide which blocks a request uses; the model writes its new keys
 // and values through the slots of its block table and attends over its blocks as pages.
+//
+// f32 slots are held head by head, (kvHeads, slots, headDim), so that a page's rows of one kv head are
+// one contiguous run: a decode task reads one head, and token-major it would read 256 bytes of every
+// 768 (SmolLM2) — a third of the memory bandwidth (see TokenRows). int8 slots stay token-major.
 import TesseraKernels
 
 public final class PagedKVStorage {
@@ -20,9 +24,16 @@ public final class PagedKVStorage {
         self.headDim = headDim
         self.elementType = elementType
         self.layers = (0..<layers).map { _ in
-            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize)
+            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize,
+                      headMajor: elementType == .float32)
         }
     }
+
+    /// How the pages' rows are laid out: head-major f32 (one head's slots contiguous, heads
+    /// `kvHeadStride` elements apart) or token-major int8.
+    public var kvLayout: KVLayout { elementType == .float32 ? .headMajor : .tokenMajor }
+    /// Elements from one kv head's slots to the next's (head-major pages); nil when token-major.
+    public var kvHeadStride: Int? { elementType == .float32 ? blockCount * blockSize * headDim : nil }
 
     /// Bytes one token slot costs over all layers.
     public var bytesPerToken: Int { layers.reduce(0) { $0 + $1.bytesPerToken } }
@@ -49,7 +60,8 @@ public final class PagedKVStorage {
         }
     }
 
-    /// The pages of a sequence's first `tokens` positions in layer `layer`, in order.
+    /// The pages of a sequence's first `tokens` positions in layer `layer`, in order: each is its block's
+    /// first slot of kv head 0 (head-major pages: head h is `kvHeadStride` elements on).
     public func pages(layer: Int, table: [Int], tokens: Int) -> [AttentionKV] {
         let used = (tokens + blockSize - 1) / blockSize
         return table.prefix(used).map { layers[layer].data(from: $0 * blockSize) }

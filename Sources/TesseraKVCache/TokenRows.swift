@@ -10,7 +10,7 @@
 // so that a decode task, which reads one head, streams it sequentially: token-major, a head is 256
 // bytes of every 768 (SmolLM2's 3 heads of 64) and decode attention read at 0.35 of the memory
 // bandwidth against 0.75 head-major (16k tokens, alternating call by call in one process). The paged
-// store keeps token-major blocks, as do int8 rows (their scales follow the token).
+// store's f32 blocks are head-major too; int8 rows stay token-major (their scales follow the token).
 import TesseraCore
 import TesseraKernels
 

@@ -10,6 +10,10 @@
 // Prefill (many queries) is bound by arithmetic, so the pages are gathered once into contiguous f32
 // rows (int8 widened) and the tiled flash kernel runs on them; the copy is O(keys · headDim) against
 // the kernel's O(queries · keys · headDim).
+//
+// Pages are token-major (`shape.kvLayout == .tokenMajor`: a page's rows are (tokens, kvHeads, headDim))
+// or head-major (each page pointer is its block's first row of kv head 0, and head h's rows are
+// `shape.kvHeadStride` elements on, contiguous within the page); int8 pages are token-major.
 import TesseraCore
 
 /// One sequence's attention in a batched call.
@@ -27,7 +31,7 @@ public struct PagedAttentionCall: @unchecked Sendable {
 
     public init(shape: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int, output: UnsafeMutablePointer<Float>,
                 decode: Bool? = nil) {
-        precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "paged attention is per sequence, token-major")
+        precondition(shape.batch == 1, "paged attention is per sequence")
         precondition(pages.count * pageSize >= shape.keys, "\(pages.count) pages of \(pageSize) hold fewer than \(shape.keys) keys")
         precondition(decode != true || shape.queries <= 4, "the decode kernel takes up to 4 queries, not \(shape.queries)")
         self.shape = shape; self.q = q; self.pages = pages; self.pageSize = pageSize; self.output = output
@@ -62,14 +66,22 @@ public enum PagedAttention {
     /// Pages copied (widened) into contiguous rows, then the tiled kernel.
     static func gathered(_ s: AttentionShape, q: UnsafePointer<Float>, pages: [AttentionKV], pageSize: Int,
                          output: UnsafeMutablePointer<Float>) {
-        let row = s.kvHeads * s.headDim
+        let row = s.kvHeads * s.headDim, d = s.headDim
         let k = UnsafeMutablePointer<Float>.allocate(capacity: s.keys * row)
         let v = UnsafeMutablePointer<Float>.allocate(capacity: s.keys * row)
         defer { k.deallocate(); v.deallocate() }
+        // Head-major pages gather into head-major rows (each head's keys contiguous, s.keys apart).
+        var contiguous = s
+        if s.kvLayout == .headMajor { contiguous.kvHeadStride = s.keys * d }
         for (p, page) in pages.enumerated() where p * pageSize < s.keys {
             let count = min(pageSize, s.keys - p * pageSize)
             let dk = k + p * pageSize * row, dv = v + p * pageSize * row
             switch page {
+            case .float32(let keys, let values) where s.kvLayout == .headMajor:
+                for h in 0..<s.kvHeads {
+                    (k + h * s.keys * d + p * pageSize * d).update(from: keys + h * s.kvHeadStride, count: count * d)
+                    (v + h * s.keys * d + p * pageSize * d).update(from: values + h * s.kvHeadStride, count: count * d)
+                }
             case .float32(let keys, let values):
                 dk.update(from: keys, count: count * row)
                 dv.update(from: values, count: count * row)
@@ -85,7 +97,7 @@ public enum PagedAttention {
         }
         // One key tile width for every call: a query row is then summed in the same key blocks whether
         // its prompt runs whole, in chunks, or as a tail after cached blocks (batch invariance).
-        FlashAttention.tiled(s, AttentionBuffers(q: q, k: k, v: v, output: output), keyBlock: 64)
+        FlashAttention.tiled(contiguous, AttentionBuffers(q: q, k: k, v: v, output: output), keyBlock: 64)
     }
 
     /// Split-key decode over pages: tasks are (sequence, kv head, chunk of whole pages), all in one
@@ -129,8 +141,8 @@ public enum PagedAttention {
                 forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
                     switch page {
                     case .float32(let keys, _):
-                        kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + (first * s.kvHeads + kvh) * d,
-                                            ldw: s.keyStride, y: scores + at, ldy: chunk)
+                        kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d,
+                                            w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at, ldy: chunk)
                     case .int8(let keys, let keyScales, _, _, let block):
                         let blocks = d / block
                         for g in 0..<s.group {
@@ -145,8 +157,8 @@ public enum PagedAttention {
                     switch page {
                     case .float32(_, let values):
                         kernels.groupWeightedSum(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
-                                                 w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride, y: out, ldy: d,
-                                                 accumulate: at > 0)
+                                                 w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
+                                                 ldy: d, accumulate: at > 0)
                     case .int8(_, _, let values, let valueScales, let block):
                         let blocks = d / block
                         for g in 0..<s.group {

@@ -104,7 +104,8 @@ extension DecoderModel {
                             values: state.v.pointer + offset * kvW, count: n)
                 let shape = AttentionShape(queries: n, keys: keys, queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                            scale: c.attentionScale, softcap: c.attentionSoftcap,
-                                           mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start))
+                                           mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start),
+                                           kvLayout: cache.kvLayout, kvHeadStride: cache.kvHeadStride)
                 calls.append(PagedAttentionCall(shape: shape, q: state.q.pointer + offset * qW,
                                                 pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
                                                 pageSize: cache.blockSize, output: state.attention.pointer + offset * qW,

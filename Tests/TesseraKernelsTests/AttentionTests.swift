@@ -95,6 +95,48 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// PagedAttention over scattered pages of 16 tokens, token-major and head-major (a pool of 9
+    /// blocks, the sequence's pages taken out of order), decode (up to 4 queries, the kernel chosen by
+    /// the call) and prefill (gathered, tiled): the same output as the reference on the contiguous rows.
+    func testPagedAttentionMatchesTheReferenceInBothLayouts() {
+        let pageSize = 16, poolBlocks = 9, order = [7, 2, 5, 0, 8, 3]
+        for (queries, keys, qh, kvh, decode) in [(1, 37, 3, 1, true), (3, 70, 4, 2, true), (3, 70, 4, 2, false), (20, 90, 6, 3, false)] {
+            for layout in [KVLayout.tokenMajor, .headMajor] {
+                let shape = AttentionShape(queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: 16,
+                                           mask: AttentionMask(queryOffset: keys - queries))
+                let c = AttentionCase(shape, seed: 7)  // k, v contiguous token-major (keys, kvh, 16)
+                let d = 16, row = kvh * d, slots = poolBlocks * pageSize
+                var poolK = [Float](repeating: .nan, count: slots * row), poolV = poolK
+                for t in 0..<keys {
+                    let slot = order[t / pageSize] * pageSize + t % pageSize
+                    for h in 0..<kvh {
+                        let to = layout == .tokenMajor ? slot * row + h * d : (h * slots + slot) * d
+                        for e in 0..<d { poolK[to + e] = c.k[t * row + h * d + e]; poolV[to + e] = c.v[t * row + h * d + e] }
+                    }
+                }
+                var paged = shape
+                paged.kvLayout = layout
+                if layout == .headMajor { paged.kvHeadStride = slots * d }
+                var output = [Float](repeating: .nan, count: shape.queryCount)
+                poolK.withUnsafeBufferPointer { k in
+                    poolV.withUnsafeBufferPointer { v in
+                        c.q.withUnsafeBufferPointer { q in
+                            output.withUnsafeMutableBufferPointer { o in
+                                let step = layout == .tokenMajor ? pageSize * row : pageSize * d
+                                let pages = (0..<((keys + pageSize - 1) / pageSize)).map { p in
+                                    AttentionKV.float32(keys: k.baseAddress! + order[p] * step, values: v.baseAddress! + order[p] * step)
+                                }
+                                PagedAttention.forward([PagedAttentionCall(shape: paged, q: q.baseAddress!, pages: pages, pageSize: pageSize,
+                                                                           output: o.baseAddress!, decode: decode)])
+                            }
+                        }
+                    }
+                }
+                assertClose(output, c.reference().output, atol: 2e-5, "paged \(layout), decode \(decode), \(shape)")
+            }
+        }
+    }
+
     func testDecodeChunksGrowWithTheCacheButLeaveEveryThreadWork() {
         let threads = ThreadPool.shared.threadCount
         XCTAssertEqual(FlashAttention.decodeChunk(keys: 1024, streams: 1), FlashAttention.decodeChunk)
