@@ -150,8 +150,10 @@ func packA(_ args: GEMMArguments, row0: Int, rows: Int, p0: Int, kc: Int, into p
         if valid == gemmMR {
             // A full panel, a vector of depth from each of its six rows at a time: the loads stay
             // sequential along each row and the transposed stores go out from registers (element by
-            // element this loop stalled on its loads: ~10% of a training step).
-            #if TESSERA_AVX2
+            // element this loop stalled on its loads: ~10% of a training step). The AVX-512 build
+            // takes the same 8-deep kernel: its 16-lane Swift loop below spilled the vectors to the
+            // stack (perf: the A pack at 8% of a 512-token prefill on Zen 4, against 2% for AVX2).
+            #if TESSERA_AVX2 || TESSERA_AVX512
             let source = args.a + r0 * args.lda + p0
             while p + 8 <= kc {
                 tessera_pack_a6x8_avx2(source + p, args.lda, dst + p * gemmMR)
