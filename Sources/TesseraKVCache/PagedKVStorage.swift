@@ -23,17 +23,19 @@ public final class PagedKVStorage {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.elementType = elementType
+        let headMajor = elementType == .float32
+        kvLayout = headMajor ? .headMajor : .tokenMajor
+        kvHeadStride = headMajor ? blockCount * blockSize * headDim : nil
         self.layers = (0..<layers).map { _ in
-            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize,
-                      headMajor: elementType == .float32)
+            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize, headMajor: headMajor)
         }
     }
 
     /// How the pages' rows are laid out: head-major f32 (one head's slots contiguous, heads
     /// `kvHeadStride` elements apart) or token-major int8.
-    public var kvLayout: KVLayout { elementType == .float32 ? .headMajor : .tokenMajor }
+    public let kvLayout: KVLayout
     /// Elements from one kv head's slots to the next's (head-major pages); nil when token-major.
-    public var kvHeadStride: Int? { elementType == .float32 ? blockCount * blockSize * headDim : nil }
+    public let kvHeadStride: Int?
 
     /// Bytes one token slot costs over all layers.
     public var bytesPerToken: Int { layers.reduce(0) { $0 + $1.bytesPerToken } }

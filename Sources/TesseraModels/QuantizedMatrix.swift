@@ -33,8 +33,10 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// Below this many activation rows the integer kernels run; from it on, dequantised panels and f32
     /// GEMM. Measured crossover on SmolLM2 (2 threads, alternating runs): at 16 rows the integer path
     /// ran 1.6x the panels' speed, at 32 rows they were even (continuous batching's decode steps are
-    /// 1-32 rows). Measured before the panels were dequantised inside one GEMM (faster), so the
-    /// crossover may now be lower.
+    /// 1-32 rows). Measured again on Zen 4 after the panels became one GEMM (docs/batching.md): for a
+    /// request alone the crossover is near 120 rows (the panels' fixed cost, dequantising every weight,
+    /// is ~66 ms there); kept at 32, since in a busy step that fixed cost is shared by every long
+    /// prompt's rows.
     static let gemmThreshold = 32
 
     private init(rows: Int, cols: Int, format: QuantizedFormat, sourceType: GGMLType) {

@@ -40,8 +40,8 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         // The served name comes from the file name, known before the file is there: the default model is
         // fetched (on first use) inside the load step, while the socket is open and /health answers 503.
-        let givenPath = modelOptions.model
-        let name = servedModelName ?? ServedModel.defaultName(path: givenPath ?? ModelSpec.smolLM2.fileName)
+        let givenPath = modelOptions.model, defaultModel = ModelSpec.smolLM2
+        let name = servedModelName ?? ServedModel.defaultName(path: givenPath ?? defaultModel.fileName)
         let slot = ModelSlot(name: name)
         let metrics = ServerMetricsHandle(modelName: name)
         metrics.bootstrapSwiftMetrics()
@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
         try await TesseraHTTPServer.run(
             configuration: configuration, slot: slot, metrics: metrics, logger: logger,
             load: { [logger] in
-                let path = try givenPath ?? ModelStore.ensure(log: { logger.info("\($0)") })
+                let path = try givenPath ?? ModelStore.ensure(defaultModel, log: { logger.info("\($0)") })
                 let loaded = try LoadedModel.load(path: path, precision: precision)
                 logger.info("loaded \(path) in \(String(format: "%.2f", loaded.loadSeconds)) s")
                 let engine: any InferenceEngine
