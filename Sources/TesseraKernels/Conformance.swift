@@ -65,7 +65,7 @@ public enum KernelConformance {
         [gemm(kernels), gemv(kernels), gemmHalf(kernels), gemmGeneratedWeights(kernels), convert(kernels), softmax(kernels), rmsNorm(kernels),
          layerNorm(kernels), activations(kernels), gatedActivations(kernels), add(kernels), embedding(kernels), rope(kernels),
          gemvTransposed(kernels), groupAttention(kernels), scaleScores(kernels), onlineSoftmax(kernels), quantizeActivations(kernels),
-         quantizedDot(kernels), int8KV(kernels), activationGradients(kernels)]
+         quantizedDot(kernels), quantizedDotLanes(kernels), int8KV(kernels), activationGradients(kernels)]
     }
 
     // MARK: - Matrix products
@@ -221,6 +221,96 @@ public enum KernelConformance {
                                   "\(format) 16-bit activations, \(count) tokens in one pass, \(groups) groups x \(blocks) blocks")
                     tally.compare(used.map { batch[$0] }, used.map { alone[$0] }, atol: 0, rtol: 0,
                                   "\(format) 16-bit activations, \(count) tokens in one pass vs each alone (bitwise)")
+                }
+            }
+        }
+        return tally.result
+    }
+
+    /// q4 and q8s weights repacked in the lane layout (16 rows a group) times 1 to 19 tokens: against
+    /// the reference, each token alone bit for bit, and (AVX-512, where the lane kernel is the C one)
+    /// the 4-row layout's kernel bit for bit.
+    public static func quantizedDotLanes(_ kernels: any KernelSet.Type) -> KernelCheckResult {
+        var tally = Tally(kernel: "quantized dot, lanes", kernelSet: kernels.name)
+        let shapes = [(1, 1), (2, 3), (1, 18), (3, 48)]  // (16-row groups, blocks)
+        let cases = QuantizedFormat.allCases.filter(LaneLayout.supports).flatMap { f in shapes.map { (f, $0.0, $0.1) } }
+        for (format, laneGroups, blocks) in cases {
+            let rows = 16 * laneGroups, k = 32 * blocks, stride = format.groupBlockBytes, laneStride = LaneLayout.blockBytes(format)
+            // Random rows and sane f16 scales and minimums (±[2^-8, 2^-4]) in the 4-row layout, then the
+            // same rows repacked.
+            var grouped = [UInt8](repeating: 0, count: rows / 4 * blocks * stride)
+            var lanes = [UInt8](repeating: 0, count: laneGroups * blocks * laneStride)
+            var state: UInt64 = 777
+            func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+            func half() -> UInt16 { UInt16(next() & 1 == 0 ? 0 : 0x8000) | UInt16(0x1C00 + Int(next() & 0x0F) * 0x80) }
+            func put(_ bytes: inout [UInt8], _ at: Int, _ bits: UInt16) { bytes[at] = UInt8(bits & 0xFF); bytes[at + 1] = UInt8(bits >> 8) }
+            for row in 0..<rows {
+                let (r, j) = (row % 4, row % 16)
+                for b in 0..<blocks {
+                    let g4 = (row / 4 * blocks + b) * stride, gl = ((row / 16) * blocks + b) * laneStride
+                    for i in 0..<32 {
+                        let q = UInt8(truncatingIfNeeded: next()) & (format == .q4 ? 0x0F : 0xFF)
+                        let (offset, high) = LaneLayout.valuePosition(format, row: j, value: i)
+                        lanes[gl + offset] |= high ? q << 4 : q
+                        if format == .q4 { grouped[g4 + 16 * r + i % 16] |= i < 16 ? q : q << 4 } else { grouped[g4 + 32 * r + i] = q }
+                    }
+                    let d = half()
+                    put(&grouped, g4 + (format == .q4 ? 64 : 128) + 2 * r, d)
+                    put(&lanes, gl + LaneLayout.scaleOffset(format, row: j), d)
+                    if format == .q4 {
+                        let m = half()
+                        put(&grouped, g4 + 72 + 2 * r, m)
+                        put(&lanes, gl + LaneLayout.minimumOffset(row: j), m)
+                    }
+                }
+            }
+            let tokens = 19
+            let x = randomFloats(tokens * k, seed: 45, scale: 2)
+            var (x16, s16, t16) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
+                                   [Float](repeating: 0, count: tokens * blocks))
+            for t in 0..<tokens {
+                x.withUnsafeBufferPointer { x in
+                    ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &x16[t * k], scales: &s16[t * blocks],
+                                                           sums: &t16[t * blocks])
+                }
+            }
+            let ldy = rows + 5
+            var expected = [Float](repeating: 0, count: tokens * ldy), fourRow = expected
+            lanes.withUnsafeBytes { w in
+                ReferenceKernels.quantized16DotLanes(Quantized16DotArguments(
+                    format: format, blocks: blocks, weights: w.baseAddress!, groups: laneGroups, x: x16, xScales: s16, xSums: t16,
+                    y: &expected, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
+            }
+            grouped.withUnsafeBytes { w in
+                kernels.quantized16Dot(Quantized16DotArguments(
+                    format: format, blocks: blocks, weights: w.baseAddress!, groups: rows / 4, x: x16, xScales: s16, xSums: t16,
+                    y: &fourRow, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
+            }
+            for count in [1, 2, 3, 7, 8, 9, 16, 19] {
+                var batch = [Float](repeating: 0, count: tokens * ldy), alone = batch
+                lanes.withUnsafeBytes { w in
+                    batch.withUnsafeMutableBufferPointer { batchY in
+                        alone.withUnsafeMutableBufferPointer { aloneY in
+                            let all = Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: laneGroups,
+                                                              x: x16, xScales: s16, xSums: t16, y: batchY.baseAddress!, tokens: count,
+                                                              ldx: k, lds: blocks, ldy: ldy)
+                            kernels.quantized16DotLanes(all)
+                            for t in 0..<count {
+                                var one = all.token(t)
+                                one.y = aloneY.baseAddress! + t * ldy
+                                kernels.quantized16DotLanes(one)
+                            }
+                        }
+                    }
+                }
+                let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
+                let found = used.map { batch[$0] }
+                tally.compare(found, used.map { expected[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "\(format) \(count) tokens, \(laneGroups) lane groups x \(blocks) blocks")
+                tally.compare(found, used.map { alone[$0] }, atol: 0, rtol: 0, "\(format) \(count) tokens in one call vs each alone (bitwise)")
+                if kernels.name == "avx512" {
+                    tally.compare(found, used.map { fourRow[$0] }, atol: 0, rtol: 0,
+                                  "\(format) \(count) tokens, lane layout vs 4-row layout (bitwise)")
                 }
             }
         }

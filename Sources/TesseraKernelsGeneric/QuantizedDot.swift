@@ -159,6 +159,45 @@ extension ISAKernels {
         for t in 0..<a.tokens { quantized16DotQ8(a.token(t)) }
     }
 
+    public static var prefersLaneLayout: Bool {
+        #if TESSERA_AVX512
+        true
+        #else
+        false
+        #endif
+    }
+
+    public static func quantized16DotLanes(_ a: Quantized16DotArguments) {
+        precondition(LaneLayout.supports(a.format), "no lane layout for \(a.format)")
+        #if TESSERA_AVX512
+        tessera_lanes16_tokens_avx512(a.weights.assumingMemoryBound(to: UInt8.self), a.format == .q4 ? 1 : 0, a.groups, a.blocks,
+                                      a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        #else
+        // Portable: the same integer sums, scaled per block (for tests, and a matrix repacked before the
+        // kernel set was switched).
+        // (Scalar: SIMD16 conversions would instantiate stdlib specialisations the linker could share
+        // with the AVX-512 build; see scripts/check-isa.sh.)
+        let stride = LaneLayout.blockBytes(a.format)
+        for t in 0..<a.tokens {
+            let one = a.token(t)
+            for g in 0..<a.groups {
+                for j in 0..<LaneLayout.rows {
+                    var acc: Float = 0
+                    for b in 0..<a.blocks {
+                        let p = a.weights + (g * a.blocks + b) * stride
+                        var total: Int32 = 0
+                        for i in 0..<32 { total &+= LaneLayout.weight(a.format, p, row: j, value: i).q &* Int32(one.x[32 * b + i]) }
+                        let w = LaneLayout.weight(a.format, p, row: j, value: 0)
+                        acc = acc + Float(total) * (w.d * one.xScales[b])
+                        acc = acc + w.m * one.xSums[b]
+                    }
+                    one.y[16 * g + j] = acc
+                }
+            }
+        }
+        #endif
+    }
+
     /// 8-bit weights (q8, q8s) times one token's 16-bit activations.
     private static func quantized16DotQ8(_ a: Quantized16DotArguments) {
         let stride = a.format.groupBlockBytes

@@ -11,6 +11,11 @@
 //     every one of the m activation rows passes over them, so the weights are read from memory once;
 //   - prefill (m >= 32): one f32 GEMM whose weight panels are dequantised as they are packed
 //     (KernelSet.gemmGeneratedWeights), so long prompts go at GEMM speed with unquantised activations.
+// On AVX-512 VNNI, 4-bit (Q4_0, Q4_1, Q4_K) and Q8_0/Q5_0 matrices are held in the lane layout
+// (16 rows a group, rows in the vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit
+// activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
+// for prompts too (pp512 on Zen 4 ~780 -> ~1030 tokens/s; perplexity 28.4320 against 28.4322), and a
+// row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there.
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
 // below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
 import CTesseraCPU
@@ -22,9 +27,11 @@ import TesseraKernels
 final class QuantizedMatrix: @unchecked Sendable {
     let rows: Int, cols: Int
     let format: QuantizedFormat
-    /// Blocks of 32 per row, and groups of 4 rows (the last one zero-padded).
+    /// Held in the lane layout (LaneLayout: groups of 16 rows), where the kernel set prefers it.
+    let lanes: Bool
+    /// Blocks of 32 per row, and groups of 4 rows (the last one zero-padded), or of 16 in the lane layout.
     let blocks: Int, groups: Int
-    let data: UnsafeMutableRawPointer   // (groups, blocks, groupBlockBytes)
+    let data: UnsafeMutableRawPointer   // (groups, blocks, group-block bytes)
     /// The file's type it came from (for reports).
     let sourceType: GGMLType
     /// Decode with 8-bit activations and integer dot products (else f32 activations).
@@ -39,21 +46,23 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// prompt's rows.
     static let gemmThreshold = 32
 
-    private init(rows: Int, cols: Int, format: QuantizedFormat, sourceType: GGMLType) {
+    private init(rows: Int, cols: Int, format: QuantizedFormat, lanes: Bool, sourceType: GGMLType) {
         self.rows = rows
         self.cols = cols
         self.format = format
+        self.lanes = lanes
         self.sourceType = sourceType
         blocks = cols / 32
-        groups = (rows + 3) / 4
-        let bytes = groups * blocks * format.groupBlockBytes
+        groups = lanes ? rows / LaneLayout.rows : (rows + 3) / 4
+        let bytes = groups * blocks * (lanes ? LaneLayout.blockBytes(format) : format.groupBlockBytes)
         data = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
         data.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     }
 
     deinit { data.deallocate() }
 
-    var byteCount: Int { groups * blocks * format.groupBlockBytes }
+    var byteCount: Int { groups * blocks * (lanes ? LaneLayout.blockBytes(format) : format.groupBlockBytes) }
+    var rowsPerGroup: Int { lanes ? LaneLayout.rows : 4 }
 
     /// Repacks a 2-D quantised tensor (rows = outputs); nil when its type has no integer form here.
     convenience init?(_ t: RawTensor, int8Activations: Bool) throws(ModelError) {
@@ -61,17 +70,20 @@ final class QuantizedMatrix: @unchecked Sendable {
               t.shape[1] % blockSize == 0 else { return nil }
         // One scale per 32 and no minimum (Q8_0, Q5_0): the lean byte layout.
         let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
-        self.init(rows: t.shape[0], cols: t.shape[1], format: format, sourceType: t.type)
+        // The lane layout serves the 16-bit integer path only (8-bit activations keep the 4-row kernels).
+        let lanes = LaneLayout.supports(format) && !int8Activations && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
+        self.init(rows: t.shape[0], cols: t.shape[1], format: format, lanes: lanes, sourceType: t.type)
         self.int8Activations = int8Activations
+        let rowsPerGroup = self.rowsPerGroup
         let rowBytes = cols / blockSize * blockBytes
         let failed = Atomic(false)
         ThreadPool.shared.parallelRanges(groups, grain: 16) { range in
             var q = [Int8](repeating: 0, count: cols)
             var scales = [Float](repeating: 0, count: cols / 16), minimums = [Float](repeating: 0, count: cols / 32)
             for g in range {
-                for r in 0..<4 where 4 * g + r < rows {
+                for r in 0..<rowsPerGroup where rowsPerGroup * g + r < rows {
                     do {
-                        try t.type.decodeIntegerBlocks(t.data + (4 * g + r) * rowBytes, count: cols, q: &q, scales: &scales,
+                        try t.type.decodeIntegerBlocks(t.data + (rowsPerGroup * g + r) * rowBytes, count: cols, q: &q, scales: &scales,
                                                        minimums: &minimums)
                     } catch { failed.store(true, ordering: .relaxed); return }
                     pack(group: g, row: r, q: q, scales: scales, minimums: minimums)
@@ -82,6 +94,27 @@ final class QuantizedMatrix: @unchecked Sendable {
     }
 
     private func pack(group g: Int, row r: Int, q: [Int8], scales: [Float], minimums: [Float]) {
+        if lanes {
+            let stride = LaneLayout.blockBytes(format)
+            for b in 0..<blocks {
+                let dst = data + (g * blocks + b) * stride
+                for i in 0..<32 {
+                    let (offset, high) = LaneLayout.valuePosition(format, row: r, value: i)
+                    if format == .q4 {
+                        let nibble = UInt8(q[32 * b + i]) & 0x0F
+                        let byte = dst.load(fromByteOffset: offset, as: UInt8.self)
+                        dst.storeBytes(of: high ? byte | nibble << 4 : byte | nibble, toByteOffset: offset, as: UInt8.self)
+                    } else {
+                        dst.storeBytes(of: q[32 * b + i], toByteOffset: offset, as: Int8.self)
+                    }
+                }
+                dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: LaneLayout.scaleOffset(format, row: r), as: UInt16.self)
+                if format == .q4 {
+                    dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: LaneLayout.minimumOffset(row: r), as: UInt16.self)
+                }
+            }
+            return
+        }
         let stride = format.groupBlockBytes
         for b in 0..<blocks {
             let dst = data + (g * blocks + b) * stride
@@ -107,10 +140,10 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// Rows stacked (Q, K, V), when all share the format and every part but the last fills its groups.
     static func stacked(_ parts: [QuantizedMatrix]) -> QuantizedMatrix? {
         guard let first = parts.first,
-              parts.allSatisfy({ $0.format == first.format && $0.cols == first.cols }),
-              parts.dropLast().allSatisfy({ $0.rows % 4 == 0 }) else { return nil }
+              parts.allSatisfy({ $0.format == first.format && $0.lanes == first.lanes && $0.cols == first.cols }),
+              parts.dropLast().allSatisfy({ $0.rows % $0.rowsPerGroup == 0 }) else { return nil }
         let merged = QuantizedMatrix(rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, format: first.format,
-                                     sourceType: first.sourceType)
+                                     lanes: first.lanes, sourceType: first.sourceType)
         merged.int8Activations = first.int8Activations
         var at = merged.data
         for p in parts {
@@ -127,9 +160,33 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// by the size rule). Continuous batching sets it per sequence, so that a row's arithmetic does
     /// not depend on how many other requests share its step.
     func apply(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int, panelRows: Int? = nil) {
+        if lanes { return applyLanes(x, m: m, out: out, ldOut: ldOut) }
         let panels = min(panelRows ?? (m >= QuantizedMatrix.gemmThreshold ? m : 0), m)
         if panels > 0 { applyByPanels(x, m: panels, out: out, ldOut: ldOut) }
         if panels < m { applyIntegers(x + panels * cols, m: m - panels, out: out + panels * ldOut, ldOut: ldOut) }
+    }
+
+    /// The lane layout: every row count takes the integer kernel (AVX-512 VNNI), prompts included.
+    /// The activations are quantised a token per task, then the threads split the 16-row groups, each
+    /// group passing its blocks (L1-resident) eight tokens at a time.
+    private func applyLanes(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let kernels = Kernels.active
+        let quantizedBytes = (m * cols * 2 + 63) / 64 * 64
+        let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + 2 * m * blocks * 4)!
+        let x16 = scratch.assumingMemoryBound(to: Int16.self)
+        let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
+        let (blocks, cols, data, format) = (self.blocks, self.cols, self.data, self.format)
+        ThreadPool.shared.parallelFor(m) { t in
+            kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
+                                          sums: xs + (m + t) * blocks)
+        }
+        let stride = blocks * LaneLayout.blockBytes(format)
+        let grain = max(1, groups / (ThreadPool.shared.threadCount * 8))
+        ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
+            kernels.quantized16DotLanes(Quantized16DotArguments(
+                format: format, blocks: blocks, weights: data + range.lowerBound * stride, groups: range.count, x: x16, xScales: xs,
+                xSums: xs + m * blocks, y: out + LaneLayout.rows * range.lowerBound, tokens: m, ldx: cols, lds: blocks, ldy: ldOut))
+        }
     }
 
     private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
@@ -229,6 +286,18 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// for small batches.
     @inline(__always)
     func dequantizeBlocks(row: Int, _ blockRange: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        if lanes {
+            let g = row / LaneLayout.rows, j = row % LaneLayout.rows
+            for b in blockRange {
+                let p = UnsafeRawPointer(data + (g * blocks + b) * LaneLayout.blockBytes(format))
+                let y = out + 32 * (b - blockRange.lowerBound)
+                for i in 0..<32 {
+                    let w = LaneLayout.weight(format, p, row: j, value: i)
+                    y[i] = Float(w.q) * w.d + w.m
+                }
+            }
+            return
+        }
         let stride = format.groupBlockBytes
         let g = row / 4, r = row % 4
         let y = UnsafeMutableRawPointer(out)

@@ -23,6 +23,7 @@ final class KernelConformanceTests: XCTestCase {
     func testAttentionScoreScaling() { forEachKernelSet { _, k in assertPassed(KernelConformance.scaleScores(k)) } }
     func testOnlineSoftmax() { forEachKernelSet { _, k in assertPassed(KernelConformance.onlineSoftmax(k)) } }
     func testInt8KVKernels() { forEachKernelSet { _, k in assertPassed(KernelConformance.int8KV(k)) } }
+    func testQuantizedDotInTheLaneLayout() { forEachKernelSet { _, k in assertPassed(KernelConformance.quantizedDotLanes(k)) } }
     func testActivationGradients() { forEachKernelSet { _, k in assertPassed(KernelConformance.activationGradients(k)) } }
 
     func testSoftmaxOfAFullyMaskedRowIsZeroNotNaN() {
@@ -116,6 +117,8 @@ enum BrokenKernels: KernelSet {
         base.quantizeActivations16(x, count: count, q: q, scales: scales, sums: sums)
     }
     static func quantized16Dot(_ a: Quantized16DotArguments) { base.quantized16Dot(a) }
+    static var prefersLaneLayout: Bool { base.prefersLaneLayout }
+    static func quantized16DotLanes(_ a: Quantized16DotArguments) { base.quantized16DotLanes(a) }
     static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                    dx: UnsafeMutablePointer<Float>, count: Int) {
         base.activationGradient(kind, x: x, dy: dy, dx: dx, count: count)

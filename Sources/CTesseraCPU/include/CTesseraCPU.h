@@ -393,6 +393,107 @@ __attribute__((target("avx2,fma,f16c"))) static inline void tessera_q8ss16_token
     const float *xs, size_t lds, float *y, size_t ldy) {
     tessera_q16_tokens_avx2(w, 1, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
+// MARK: Weights with rows in the vector lanes (AVX-512 VNNI), 16-bit activations
+/// Bytes of one lane group-block (16 rows x 32 weights, then their f16 scales, and for 4 bits minimums).
+enum { TESSERA_Q8L_BLOCK_BYTES = 544, TESSERA_Q4L_BLOCK_BYTES = 320 };
+// A lane group-block holds block b of 16 rows so that a 16-bit vector of it has row j in 32-bit lane
+// j, as the pair of values vpdpwssd multiplies with a broadcast pair of the token's: sixteen of them sum
+// the block for 16 rows with no fold, and a cvt, a mul and an fma (two fmas with a minimum) scale it.
+//   q8s (544 bytes): chunk p = 0..15 (32 bytes) holds each row j's values 2p, 2p+1 at 32p + 2j;
+//                    row j's f16 scale d at 512 + 2j.                    value = d·q
+//   q4  (320 bytes): chunk c = 0..7 holds at 32c + 2j + e the nibbles of row j's values 4c + e (low)
+//                    and 4c + 2 + e (high), e = 0, 1; f16 d at 256 + 2j, f16 minimum m at 288 + 2j.
+//                                                                        value = d·q + m
+// Zero-extended to 16 bits a q4 chunk masks to the pairs of 4c and shifts right 4 to those of 4c + 2.
+// The float ops are those of the 4-row kernels above (acc = fma(float(I), d·dx, acc), then
+// acc = fma(m, xs, acc)), I exact: a row's result is the same bits from either layout, and whatever
+// the number of tokens.
+
+/// One 16-row group's blocks times `n` tokens (1-8, a constant where inlined); each block is
+/// unpacked once for the n tokens.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_pass(
+    const uint8_t *wg, const int q4, size_t blocks, const int n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
+    size_t lds, float *y, size_t ldy) {
+    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    __m512 acc[8];
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *p = wg + b * stride;
+        __builtin_prefetch(p + 2 * stride);
+        __builtin_prefetch(p + 2 * stride + 64);
+        __m512i s[8];
+        for (int t = 0; t < n; t++) s[t] = _mm512_setzero_si512();
+        const int16_t *xb = x + 32 * b;
+        if (q4) {
+            const __m512i mask = _mm512_set1_epi16(0x0F);
+            for (int c = 0; c < 8; c++) {
+                const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 * c)));
+                const __m512i lo = _mm512_and_si512(v, mask), hi = _mm512_srli_epi16(v, 4);
+                for (int t = 0; t < n; t++) {
+                    int32_t a, e;
+                    __builtin_memcpy(&a, xb + t * ldx + 4 * c, 4);
+                    __builtin_memcpy(&e, xb + t * ldx + 4 * c + 2, 4);
+                    s[t] = _mm512_dpwssd_epi32(s[t], lo, _mm512_set1_epi32(a));
+                    s[t] = _mm512_dpwssd_epi32(s[t], hi, _mm512_set1_epi32(e));
+                }
+            }
+        } else {
+            for (int k = 0; k < 16; k++) {
+                const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 * k)));
+                for (int t = 0; t < n; t++) {
+                    int32_t pair;
+                    __builtin_memcpy(&pair, xb + t * ldx + 2 * k, 4);
+                    s[t] = _mm512_dpwssd_epi32(s[t], w, _mm512_set1_epi32(pair));
+                }
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 256 : 512))));
+        for (int t = 0; t < n; t++) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+        }
+        if (q4) {
+            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 288)));
+            for (int t = 0; t < n; t++) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
+        }
+    }
+    for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+/// The tokens t0 ..< t0 + n of one group (n = 0-8).
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_tail(
+    const uint8_t *wg, const int q4, size_t blocks, size_t n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
+    size_t lds, float *y, size_t ldy) {
+    switch (n) {
+    case 8: tessera_lanes16_pass(wg, q4, blocks, 8, x, ldx, dx, xs, lds, y, ldy); break;
+    case 7: tessera_lanes16_pass(wg, q4, blocks, 7, x, ldx, dx, xs, lds, y, ldy); break;
+    case 6: tessera_lanes16_pass(wg, q4, blocks, 6, x, ldx, dx, xs, lds, y, ldy); break;
+    case 5: tessera_lanes16_pass(wg, q4, blocks, 5, x, ldx, dx, xs, lds, y, ldy); break;
+    case 4: tessera_lanes16_pass(wg, q4, blocks, 4, x, ldx, dx, xs, lds, y, ldy); break;
+    case 3: tessera_lanes16_pass(wg, q4, blocks, 3, x, ldx, dx, xs, lds, y, ldy); break;
+    case 2: tessera_lanes16_pass(wg, q4, blocks, 2, x, ldx, dx, xs, lds, y, ldy); break;
+    case 1: tessera_lanes16_pass(wg, q4, blocks, 1, x, ldx, dx, xs, lds, y, ldy); break;
+    default: break;
+    }
+}
+/// `groups` 16-row groups of `blocks` blocks (consecutive) times `tokens` tokens: token t reads
+/// x + t·ldx (32·blocks values), dx + t·lds and xs + t·lds (a scale and a sum per block), and writes
+/// 16·groups outputs at y + t·ldy. Eight tokens at a time pass over a group's blocks, which stay in L1
+/// for the next eight.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_tokens_avx512(
+    const uint8_t *w, const int q4, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+    const float *xs, size_t lds, float *y, size_t ldy) {
+    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    for (size_t g = 0; g < groups; g++) {
+        const uint8_t *wg = w + g * blocks * stride;
+        for (size_t t = 0; t < tokens; t += 8) {
+            const size_t n = tokens - t < 8 ? tokens - t : 8;
+            if (q4) {
+                tessera_lanes16_tail(wg, 1, blocks, n, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 16 * g, ldy);
+            } else {
+                tessera_lanes16_tail(wg, 0, blocks, n, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 16 * g, ldy);
+            }
+        }
+    }
+}
 // MARK: Decode attention over a GQA group (all the query heads that share one kv head)
 // The scores and the weighted value sum of the group's heads in one pass over the keys and one over
 // the values, so each cache line comes from memory once while the arithmetic of every head overlaps
