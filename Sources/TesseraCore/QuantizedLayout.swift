@@ -100,25 +100,25 @@ public struct Quantized16DotArguments: @unchecked Sendable {
 public enum LaneLayout {
     public static let rows = 16
 
-    public static func supports(_ format: QuantizedFormat) -> Bool { format == .q4 || format == .q8s }
+    @inlinable public static func supports(_ format: QuantizedFormat) -> Bool { format == .q4 || format == .q8s }
 
-    public static func blockBytes(_ format: QuantizedFormat) -> Int {
+    @inlinable public static func blockBytes(_ format: QuantizedFormat) -> Int {
         format == .q4 ? Int(TESSERA_Q4L_BLOCK_BYTES) : Int(TESSERA_Q8L_BLOCK_BYTES)
     }
 
     /// Where row j's value i (0 ..< 32) is: a byte (q8s: column pair i / 2, row j, the pair's half), or
     /// for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2).
-    @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int) -> (offset: Int, high: Bool) {
+    @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int) -> (offset: Int, high: Bool) {
         format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
     }
 
     /// Row j's f16 scale.
-    @inline(__always) public static func scaleOffset(_ format: QuantizedFormat, row j: Int) -> Int { (format == .q4 ? 256 : 512) + 2 * j }
+    @inlinable @inline(__always) public static func scaleOffset(_ format: QuantizedFormat, row j: Int) -> Int { (format == .q4 ? 256 : 512) + 2 * j }
     /// Row j's f16 minimum (q4; q8s has none).
-    @inline(__always) public static func minimumOffset(row j: Int) -> Int { 288 + 2 * j }
+    @inlinable @inline(__always) public static func minimumOffset(row j: Int) -> Int { 288 + 2 * j }
 
     /// Row j's value i of a block as (integer q, scale d, minimum m): the weight is d·q + m.
-    @inline(__always) public static func weight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row j: Int, value i: Int) -> (q: Int32, d: Float, m: Float) {
+    @inlinable @inline(__always) public static func weight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row j: Int, value i: Int) -> (q: Int32, d: Float, m: Float) {
         let (offset, high) = valuePosition(format, row: j, value: i)
         let d = floatFromHalfBits(p.loadUnaligned(fromByteOffset: scaleOffset(format, row: j), as: UInt16.self))
         if format == .q4 {

@@ -119,10 +119,15 @@ extension ISAKernels {
 
     public static func quantizeActivations16(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int16>,
                                              scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
+        return tessera_quantize16_avx2(x, count / 32, q, scales, sums)
+        #else
         quantizeBlocks(x, count: count, levels: 32767, scales: scales, sums: sums) { i, v in
             q[i] = Int16(v)
             return Int32(v)
         }
+        #endif
     }
 
     /// Per block of 32: dx = max|x| / levels, q = round(x / dx) (ties to even) handed to `store(index, q)`,

@@ -393,6 +393,39 @@ __attribute__((target("avx2,fma,f16c"))) static inline void tessera_q8ss16_token
     const float *xs, size_t lds, float *y, size_t ldy) {
     tessera_q16_tokens_avx2(w, 1, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
+// MARK: Activations quantised to 16 bits per block of 32
+/// Per block b of 32 floats: m = max|x|, d = m / 32767, q = round(x · (32767 / m)) (ties to even; 0
+/// when m = 0), scales[b] = d, sums[b] = d · Σq — the ops of the Swift quantizeBlocks, so the bits
+/// are the same.
+__attribute__((target("avx2"))) static inline void tessera_quantize16_avx2(const float *x, size_t blocks, int16_t *q, float *scales,
+                                                                           float *sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (size_t b = 0; b < blocks; b++) {
+        const float *src = x + 32 * b;
+        __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8), v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
+        __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float m = _mm_cvtss_f32(h);
+        const float inverse = m > 0 ? 32767.0f / m : 0.0f;
+        const __m256 s = _mm256_set1_ps(inverse);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, s));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, s));
+        // packs works within 128-bit halves: [0-3 8-11 | 4-7 12-15] -> reorder the quadwords.
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8));
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+        const float d = m / 32767.0f;
+        scales[b] = d;
+        sums[b] = d * (float)_mm_cvtsi128_si32(u);
+    }
+}
+
 // MARK: Weights with rows in the vector lanes (AVX-512 VNNI), 16-bit activations
 /// Bytes of one lane group-block (16 rows x 32 weights, then their f16 scales, and for 4 bits minimums).
 enum { TESSERA_Q8L_BLOCK_BYTES = 544, TESSERA_Q4L_BLOCK_BYTES = 320 };
