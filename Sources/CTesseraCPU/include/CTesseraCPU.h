@@ -454,8 +454,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
         const uint8_t *p = wg + b * stride;
         __builtin_prefetch(p + 2 * stride);
         __builtin_prefetch(p + 2 * stride + 64);
-        __m512i s[8];
-        for (int t = 0; t < n; t++) s[t] = _mm512_setzero_si512();
+        // Up to 3 tokens, two sums a token (even and odd pairs), added at the end: one chain of
+        // sixteen vpdpwssd would wait on their latency.
+        __m512i s[8], z[8];
+        for (int t = 0; t < n; t++) s[t] = z[t] = _mm512_setzero_si512();
         const int16_t *xb = x + 32 * b;
         if (q4) {
             const __m512i mask = _mm512_set1_epi16(0x0F);
@@ -467,7 +469,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
                     __builtin_memcpy(&a, xb + t * ldx + 4 * c, 4);
                     __builtin_memcpy(&e, xb + t * ldx + 4 * c + 2, 4);
                     s[t] = _mm512_dpwssd_epi32(s[t], lo, _mm512_set1_epi32(a));
-                    s[t] = _mm512_dpwssd_epi32(s[t], hi, _mm512_set1_epi32(e));
+                    if (n <= 3) z[t] = _mm512_dpwssd_epi32(z[t], hi, _mm512_set1_epi32(e));
+                    else s[t] = _mm512_dpwssd_epi32(s[t], hi, _mm512_set1_epi32(e));
                 }
             }
         } else {
@@ -476,10 +479,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
                 for (int t = 0; t < n; t++) {
                     int32_t pair;
                     __builtin_memcpy(&pair, xb + t * ldx + 2 * k, 4);
-                    s[t] = _mm512_dpwssd_epi32(s[t], w, _mm512_set1_epi32(pair));
+                    if (n <= 3 && (k & 1)) z[t] = _mm512_dpwssd_epi32(z[t], w, _mm512_set1_epi32(pair));
+                    else s[t] = _mm512_dpwssd_epi32(s[t], w, _mm512_set1_epi32(pair));
                 }
             }
         }
+        if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 256 : 512))));
         for (int t = 0; t < n; t++) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
