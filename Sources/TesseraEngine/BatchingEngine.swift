@@ -170,7 +170,7 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
             let request = SchedulerRequest(id: job.key, prompt: job.request.prompt, priority: job.request.priority,
                                            arrival: scheduler.nextArrival(),
                                            salt: BlockHash.salt(for: job.request.cacheSalt)
-                                               ^ BatchSequence.prefixCacheSalt(promptLength: job.request.prompt.count))
+                                               ^ model.prefixCacheSalt(promptLength: job.request.prompt.count))
             job.scheduled = request
             jobs[job.key] = job
             // A sibling of a parallel-sampling group waits for the group's first request to compute the prompt.

@@ -95,9 +95,26 @@ public final class DecoderModel: @unchecked Sendable {
         self.config = config
         self.weights = weights
         self.precision = precision
+        let linears = weights.layers.flatMap { [$0.qkv, $0.attentionOutput, $0.gateUp, $0.down] } + [weights.output]
+        hasPanelPath = linears.contains { linear in
+            linear.parts.contains { if case .quantized(let q) = $0.matrix { !q.lanes } else { false } }
+        }
         let initial = min(config.contextLength, 4096)
         ropeGlobal = config.rope.map { RoPETable(config: $0, capacity: initial) }
         ropeLocal = config.localRope.map { RoPETable(config: $0, capacity: initial) }
+    }
+
+    /// Whether a long prompt's rows take another arithmetic than decode rows in some matrix (quantised
+    /// weights in the 4-row layout: dequantised panels against integer kernels). Dense weights and the
+    /// lane layout give every row the same arithmetic, so their prefix-cache blocks need no path key.
+    public let hasPanelPath: Bool
+
+    /// Mixed into the prefix-cache hash of a request's blocks where the model has two matrix paths:
+    /// they give keys and values that differ in the last bits, so a block computed by one is never
+    /// reused by a request of the other. Then a request gives the same bits whether its prefix was
+    /// cached or not (a seeded request repeats exactly).
+    public func prefixCacheSalt(promptLength: Int) -> UInt64 {
+        hasPanelPath && BatchSequence.promptUsesPanels(promptLength) ? 0x7061_6e65_6c73_0000 : 0  // "panels"
     }
 
     /// Bytes of the weights the forward pass reads per token (the matrices as held; the embedding

@@ -22,7 +22,7 @@ public struct BatchSequence: Sendable {
     /// (dequantised) panel path of quantised matrices, every other row the integer path — a rule of the
     /// request alone, fixed by its prompt, so that its arithmetic does not change with the batch around
     /// it, with how its prompt is chunked, or with how much of it came from the prefix cache (whose
-    /// blocks are keyed by the path too: `prefixCacheSalt`).
+    /// blocks are keyed by the path too: `DecoderModel.prefixCacheSalt`).
     public var promptLength: Int
 
     public init(tokens: [Int32], start: Int, blockTable: [Int], wantsLogits: Bool, isDecode: Bool = false,
@@ -33,14 +33,6 @@ public struct BatchSequence: Sendable {
 
     /// Whether a request's prompt rows take the panel path.
     static func promptUsesPanels(_ promptLength: Int) -> Bool { promptLength >= QuantizedMatrix.gemmThreshold }
-
-    /// Mixed into the prefix-cache hash of a request's blocks: the two matrix paths give keys and values
-    /// that differ in the last bits, so a block computed by one is never reused by a request of the
-    /// other. Then a request gives the same bits whether its prefix was cached or not (a seeded request
-    /// repeats exactly).
-    public static func prefixCacheSalt(promptLength: Int) -> UInt64 {
-        promptUsesPanels(promptLength) ? 0x7061_6e65_6c73_0000 : 0  // "panels"
-    }
 
     var usesPanels: Bool { !isDecode && BatchSequence.promptUsesPanels(promptLength) }
 }

@@ -90,7 +90,7 @@ final class RealModelTests: XCTestCase {
         let prompt = Array(golden.text_ids.prefix(48)), blockSize = 16
         XCTAssertEqual(prompt.count, 48)
         let table = Array(0..<4), other = Array(4..<8)
-        func lastLogits(split: Int, besideDecode: Bool = false) throws -> [Float] {
+        func lastLogits(split: Int, besideDecode: Bool = false, headPromptLength: Int? = nil) throws -> [Float] {
             let cache = model.makePagedStorage(bytes: 16 << 20, blockSize: blockSize)
             if besideDecode {
                 _ = try model.forward(batch: [BatchSequence(tokens: Array(prompt.prefix(20)), start: 0, blockTable: other, wantsLogits: false,
@@ -98,7 +98,7 @@ final class RealModelTests: XCTestCase {
             }
             if split > 0 {
                 _ = try model.forward(batch: [BatchSequence(tokens: Array(prompt[..<split]), start: 0, blockTable: table,
-                                                            wantsLogits: false, promptLength: prompt.count)], cache: cache)
+                                                            wantsLogits: false, promptLength: headPromptLength ?? prompt.count)], cache: cache)
             }
             var batch = [BatchSequence(tokens: Array(prompt[split...]), start: split, blockTable: table, wantsLogits: true,
                                        promptLength: prompt.count)]
@@ -120,6 +120,15 @@ final class RealModelTests: XCTestCase {
             XCTAssertEqual(difference(try lastLogits(split: split), whole), "same", "\(name): tail of \(prompt.count - split) tokens")
         }
         XCTAssertEqual(difference(try lastLogits(split: 32, besideDecode: true), whole), "same", "\(name): tail beside a decode row")
+        // Where every row takes the same arithmetic (the lane layout on AVX-512 VNNI), blocks are not keyed
+        // by the matrix path, and a head computed for a short request's prompt serves a long one.
+        XCTAssertEqual(model.prefixCacheSalt(promptLength: prompt.count) == 0, !model.hasPanelPath)
+        XCTAssertEqual(model.prefixCacheSalt(promptLength: 16), 0)
+        if !model.hasPanelPath {
+            XCTAssertEqual(difference(try lastLogits(split: 16, headPromptLength: 16), whole), "same",
+                           "\(name): head computed as a short prompt")
+        }
+        print("\(name): two matrix paths: \(model.hasPanelPath)")
     }
 
     /// int8 KV rows against f32 ones on the same weights: the top-1 token is the same at every position
