@@ -134,12 +134,12 @@ public protocol KernelSet {
                                       scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>)
     /// The same weights times 16-bit activations. Single-threaded.
     static func quantized16Dot(_ arguments: Quantized16DotArguments)
-    /// Whether `quantized16DotLanes` is this set's fastest path for q4 and q8s weights (AVX-512 VNNI):
-    /// the loader then repacks those matrices in the lane layout (LaneLayout).
+    /// Whether `quantized16DotLanes` is this set's fastest path (AVX-512 VNNI): the loader then repacks
+    /// quantised matrices in the lane layout (LaneLayout).
     static var prefersLaneLayout: Bool { get }
-    /// q4 or q8s weights in the lane layout (`arguments.groups` groups of 16 rows) times `tokens` tokens
-    /// of 16-bit activations. Single-threaded. A row's result is the bits `quantized16Dot` gives it in the
-    /// 4-row layout on AVX2 and AVX-512, and the same for a token alone or among others.
+    /// Weights in the lane layout (`arguments.groups` groups of 16 rows) times `tokens` tokens of 16-bit
+    /// activations. Single-threaded. A token's result is the same alone or among others; for q4 and
+    /// q8s, a row's is the bits `quantized16Dot` gives it in the 4-row layout on AVX2 and AVX-512.
     static func quantized16DotLanes(_ arguments: Quantized16DotArguments)
 
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)

@@ -14,7 +14,7 @@
 //   q8s group-block (136 bytes): 4 x 32 signed bytes | 4 f16 scales d
 //                               value = d·q (from Q8_0 and Q5_0: one scale, no minimum, 6% over Q8_0)
 //
-// On AVX-512 VNNI, q4 and q8s weights are held instead in the lane layout (LaneLayout below):
+// On AVX-512 VNNI, the weights are held instead in the lane layout (LaneLayout below):
 // groups of 16 rows whose block b is cut so that, widened to 16 bits, a chunk is one 16-lane vector
 // with row j's pair of values in 32-bit lane j; then the 16 rows' f16 scales (and minimums). The same
 // bytes a weight as the 4-row layout; the block's sums need no fold (CTesseraCPU.h, lane kernels).
@@ -95,37 +95,62 @@ public struct Quantized16DotArguments: @unchecked Sendable {
     }
 }
 
-/// The lane layout of q4 and q8s weights: a group is 16 rows, and its block b (columns 32b ..< 32b + 32)
-/// is `blockBytes(format)` bytes at (group · blocks + b) · blockBytes.
+/// The lane layout (AVX-512 VNNI) of q4, q8s and q8 weights: a group is 16 rows, and its block b
+/// (columns 32b ..< 32b + 32) is `blockBytes(format)` bytes at (group · blocks + b) · blockBytes.
+/// Byte positions in CTesseraCPU.h (lane kernels).
 public enum LaneLayout {
     public static let rows = 16
 
-    @inlinable public static func supports(_ format: QuantizedFormat) -> Bool { format == .q4 || format == .q8s }
-
-    @inlinable public static func blockBytes(_ format: QuantizedFormat) -> Int {
-        format == .q4 ? Int(TESSERA_Q4L_BLOCK_BYTES) : Int(TESSERA_Q8L_BLOCK_BYTES)
+    /// The C kernels' format number.
+    @inlinable public static func kernelFormat(_ format: QuantizedFormat) -> Int32 {
+        switch format {
+        case .q4: Int32(TESSERA_LANES_Q4)
+        case .q8: Int32(TESSERA_LANES_Q8)
+        case .q8s: Int32(TESSERA_LANES_Q8S)
+        }
     }
 
-    /// Where row j's value i (0 ..< 32) is: a byte (q8s: column pair i / 2, row j, the pair's half), or
-    /// for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2).
+    @inlinable public static func blockBytes(_ format: QuantizedFormat) -> Int {
+        switch format {
+        case .q4: Int(TESSERA_Q4L_BLOCK_BYTES)
+        case .q8: Int(TESSERA_Q8ML_BLOCK_BYTES)
+        case .q8s: Int(TESSERA_Q8L_BLOCK_BYTES)
+        }
+    }
+
+    /// Where row j's value i (0 ..< 32) is: a byte (q8s, q8: column pair i / 2, row j, the pair's half),
+    /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2).
     @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int) -> (offset: Int, high: Bool) {
         format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
     }
 
-    /// Row j's f16 scale.
-    @inlinable @inline(__always) public static func scaleOffset(_ format: QuantizedFormat, row j: Int) -> Int { (format == .q4 ? 256 : 512) + 2 * j }
-    /// Row j's f16 minimum (q4; q8s has none).
-    @inlinable @inline(__always) public static func minimumOffset(row j: Int) -> Int { 288 + 2 * j }
+    /// Row j's f16 scale of value i (q8 has one for values 0..15 and one for 16..31).
+    @inlinable @inline(__always) public static func scaleOffset(_ format: QuantizedFormat, row j: Int, value i: Int = 0) -> Int {
+        switch format {
+        case .q4: 256 + 2 * j
+        case .q8: (i < 16 ? 512 : 544) + 2 * j
+        case .q8s: 512 + 2 * j
+        }
+    }
+
+    /// Row j's f16 minimum (q4, q8; nil for q8s, which has none).
+    @inlinable @inline(__always) public static func minimumOffset(_ format: QuantizedFormat, row j: Int) -> Int? {
+        switch format {
+        case .q4: 288 + 2 * j
+        case .q8: 576 + 2 * j
+        case .q8s: nil
+        }
+    }
 
     /// Row j's value i of a block as (integer q, scale d, minimum m): the weight is d·q + m.
     @inlinable @inline(__always) public static func weight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row j: Int, value i: Int) -> (q: Int32, d: Float, m: Float) {
         let (offset, high) = valuePosition(format, row: j, value: i)
-        let d = floatFromHalfBits(p.loadUnaligned(fromByteOffset: scaleOffset(format, row: j), as: UInt16.self))
+        let d = floatFromHalfBits(p.loadUnaligned(fromByteOffset: scaleOffset(format, row: j, value: i), as: UInt16.self))
+        let m = minimumOffset(format, row: j).map { floatFromHalfBits(p.loadUnaligned(fromByteOffset: $0, as: UInt16.self)) } ?? 0
         if format == .q4 {
             let byte = p.load(fromByteOffset: offset, as: UInt8.self)
-            let m = floatFromHalfBits(p.loadUnaligned(fromByteOffset: minimumOffset(row: j), as: UInt16.self))
             return (Int32(high ? byte >> 4 : byte & 0xF), d, m)
         }
-        return (Int32(p.load(fromByteOffset: offset, as: Int8.self)), d, 0)
+        return (Int32(p.load(fromByteOffset: offset, as: Int8.self)), d, m)
     }
 }

@@ -162,7 +162,7 @@ public enum ReferenceKernels {
         }
     }
 
-    /// q4 or q8s weights in the lane layout (LaneLayout), 16-bit activations, in Double.
+    /// Weights in the lane layout (LaneLayout), 16-bit activations, in Double.
     public static func quantized16DotLanes(_ a: Quantized16DotArguments) {
         for t in 0..<a.tokens {
             let one = a.token(t)

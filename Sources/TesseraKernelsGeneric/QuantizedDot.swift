@@ -173,15 +173,18 @@ extension ISAKernels {
     }
 
     public static func quantized16DotLanes(_ a: Quantized16DotArguments) {
-        precondition(LaneLayout.supports(a.format), "no lane layout for \(a.format)")
         #if TESSERA_AVX512
-        tessera_lanes16_tokens_avx512(a.weights.assumingMemoryBound(to: UInt8.self), a.format == .q4 ? 1 : 0, a.groups, a.blocks,
-                                      a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        let w = a.weights.assumingMemoryBound(to: UInt8.self)
+        if a.format == .q8 {
+            tessera_lanes16_q8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        } else {
+            tessera_lanes16_tokens_avx512(w, LaneLayout.kernelFormat(a.format), a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales,
+                                          a.xSums, a.lds, a.y, a.ldy)
+        }
         #else
         // Portable: the same integer sums, scaled per block (for tests, and a matrix repacked before the
-        // kernel set was switched).
-        // (Scalar: SIMD16 conversions would instantiate stdlib specialisations the linker could share
-        // with the AVX-512 build; see scripts/check-isa.sh.)
+        // kernel set was switched). Scalar: SIMD16 conversions would instantiate stdlib specialisations
+        // the linker could share with the AVX-512 build (scripts/check-isa.sh).
         let stride = LaneLayout.blockBytes(a.format)
         for t in 0..<a.tokens {
             let one = a.token(t)
@@ -190,11 +193,16 @@ extension ISAKernels {
                     var acc: Float = 0
                     for b in 0..<a.blocks {
                         let p = a.weights + (g * a.blocks + b) * stride
-                        var total: Int32 = 0
-                        for i in 0..<32 { total &+= LaneLayout.weight(a.format, p, row: j, value: i).q &* Int32(one.x[32 * b + i]) }
-                        let w = LaneLayout.weight(a.format, p, row: j, value: 0)
-                        acc = acc + Float(total) * (w.d * one.xScales[b])
-                        acc = acc + w.m * one.xSums[b]
+                        // One sum per scale: q8 scales each half of the block.
+                        let width = a.format == .q8 ? 16 : 32
+                        for first in Swift.stride(from: 0, to: 32, by: width) {
+                            var total: Int32 = 0
+                            for i in first..<(first + width) {
+                                total &+= LaneLayout.weight(a.format, p, row: j, value: i).q &* Int32(one.x[32 * b + i])
+                            }
+                            acc = acc + Float(total) * (LaneLayout.weight(a.format, p, row: j, value: first).d * one.xScales[b])
+                        }
+                        acc = acc + LaneLayout.weight(a.format, p, row: j, value: 0).m * one.xSums[b]
                     }
                     one.y[16 * g + j] = acc
                 }

@@ -71,7 +71,7 @@ final class QuantizedMatrix: @unchecked Sendable {
         // One scale per 32 and no minimum (Q8_0, Q5_0): the lean byte layout.
         let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
         // The lane layout serves the 16-bit integer path only (8-bit activations keep the 4-row kernels).
-        let lanes = LaneLayout.supports(format) && !int8Activations && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
+        let lanes = !int8Activations && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
         self.init(rows: t.shape[0], cols: t.shape[1], format: format, lanes: lanes, sourceType: t.type)
         self.int8Activations = int8Activations
         let rowsPerGroup = self.rowsPerGroup
@@ -109,8 +109,12 @@ final class QuantizedMatrix: @unchecked Sendable {
                     }
                 }
                 dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: LaneLayout.scaleOffset(format, row: r), as: UInt16.self)
-                if format == .q4 {
-                    dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: LaneLayout.minimumOffset(row: r), as: UInt16.self)
+                if format == .q8 {
+                    dst.storeBytes(of: halfBitsFromFloat(scales[2 * b + 1]), toByteOffset: LaneLayout.scaleOffset(format, row: r, value: 16),
+                                   as: UInt16.self)
+                }
+                if let at = LaneLayout.minimumOffset(format, row: r) {
+                    dst.storeBytes(of: halfBitsFromFloat(minimums[b]), toByteOffset: at, as: UInt16.self)
                 }
             }
             return

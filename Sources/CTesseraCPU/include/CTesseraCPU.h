@@ -428,26 +428,34 @@ __attribute__((target("avx2"))) static inline void tessera_quantize16_avx2(const
 
 // MARK: Weights with rows in the vector lanes (AVX-512 VNNI), 16-bit activations
 /// Bytes of one lane group-block (16 rows x 32 weights, then their f16 scales, and for 4 bits minimums).
-enum { TESSERA_Q8L_BLOCK_BYTES = 544, TESSERA_Q4L_BLOCK_BYTES = 320 };
+enum { TESSERA_Q8L_BLOCK_BYTES = 544, TESSERA_Q4L_BLOCK_BYTES = 320, TESSERA_Q8ML_BLOCK_BYTES = 608 };
+/// The lane formats (the `format` argument of the kernels below).
+enum { TESSERA_LANES_Q8S = 0, TESSERA_LANES_Q4 = 1, TESSERA_LANES_Q8 = 2 };
 // A lane group-block holds block b of 16 rows so that a 16-bit vector of it has row j in 32-bit lane
 // j, as the pair of values vpdpwssd multiplies with a broadcast pair of the token's: sixteen of them sum
-// the block for 16 rows with no fold, and a cvt, a mul and an fma (two fmas with a minimum) scale it.
+// the block for 16 rows with no fold, and a cvt, a mul and an fma or two scale it.
 //   q8s (544 bytes): chunk p = 0..15 (32 bytes) holds each row j's values 2p, 2p+1 at 32p + 2j;
 //                    row j's f16 scale d at 512 + 2j.                    value = d·q
 //   q4  (320 bytes): chunk c = 0..7 holds at 32c + 2j + e the nibbles of row j's values 4c + e (low)
 //                    and 4c + 2 + e (high), e = 0, 1; f16 d at 256 + 2j, f16 minimum m at 288 + 2j.
 //                                                                        value = d·q + m
+//   q8  (608 bytes): chunks as q8s; row j's f16 scales of values 0..15 at 512 + 2j, of 16..31 at
+//                    544 + 2j; f16 minimum at 576 + 2j.                  value = d[half]·q + m
 // Zero-extended to 16 bits a q4 chunk masks to the pairs of 4c and shifts right 4 to those of 4c + 2.
-// The float ops are those of the 4-row kernels above (acc = fma(float(I), d·dx, acc), then
-// acc = fma(m, xs, acc)), I exact: a row's result is the same bits from either layout, and whatever
-// the number of tokens.
+// Per row and token the float ops are acc = fma(float(I), d·dx, acc) for each scale's exact integer
+// sum I (one, or the two halves for q8), then acc = fma(m, xs, acc) — those of the 4-row kernels above
+// for q4 and q8s, so a row's result there is the same bits from either layout — and a token's result
+// is the same whatever the number of tokens. (q8 has an entry point of its own: with its eight
+// variants in the same function as the sixteen of q4 and q8s, the compiler no longer kept the
+// tokens' sums in registers.)
 
 /// One 16-row group's blocks times `n` tokens (1-8, a constant where inlined); each block is
 /// unpacked once for the n tokens.
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_pass(
-    const uint8_t *wg, const int q4, size_t blocks, const int n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
+    const uint8_t *wg, const int format, size_t blocks, const int n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
     size_t lds, float *y, size_t ldy) {
-    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const int q4 = format == TESSERA_LANES_Q4, q8 = format == TESSERA_LANES_Q8;
+    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     __m512 acc[8];
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
@@ -475,6 +483,15 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
             }
         } else {
             for (int k = 0; k < 16; k++) {
+                if (q8 && k == 8) {
+                    // q8: the first half's sums scaled by their own d before the second half's begin.
+                    if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
+                    const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 512)));
+                    for (int t = 0; t < n; t++) {
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d0, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+                        s[t] = z[t] = _mm512_setzero_si512();
+                    }
+                }
                 const __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 32 * k)));
                 for (int t = 0; t < n; t++) {
                     int32_t pair;
@@ -485,12 +502,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
             }
         }
         if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 256 : 512))));
+        // The (last) scale: q4's, q8s's, or that of q8's second half.
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 256 : q8 ? 544 : 512))));
         for (int t = 0; t < n; t++) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
         }
-        if (q4) {
-            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 288)));
+        if (q4 || q8) {
+            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 288 : 576))));
             for (int t = 0; t < n; t++) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
         }
     }
@@ -498,39 +516,50 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
 }
 /// The tokens t0 ..< t0 + n of one group (n = 0-8).
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_tail(
-    const uint8_t *wg, const int q4, size_t blocks, size_t n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
+    const uint8_t *wg, const int format, size_t blocks, size_t n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
     size_t lds, float *y, size_t ldy) {
     switch (n) {
-    case 8: tessera_lanes16_pass(wg, q4, blocks, 8, x, ldx, dx, xs, lds, y, ldy); break;
-    case 7: tessera_lanes16_pass(wg, q4, blocks, 7, x, ldx, dx, xs, lds, y, ldy); break;
-    case 6: tessera_lanes16_pass(wg, q4, blocks, 6, x, ldx, dx, xs, lds, y, ldy); break;
-    case 5: tessera_lanes16_pass(wg, q4, blocks, 5, x, ldx, dx, xs, lds, y, ldy); break;
-    case 4: tessera_lanes16_pass(wg, q4, blocks, 4, x, ldx, dx, xs, lds, y, ldy); break;
-    case 3: tessera_lanes16_pass(wg, q4, blocks, 3, x, ldx, dx, xs, lds, y, ldy); break;
-    case 2: tessera_lanes16_pass(wg, q4, blocks, 2, x, ldx, dx, xs, lds, y, ldy); break;
-    case 1: tessera_lanes16_pass(wg, q4, blocks, 1, x, ldx, dx, xs, lds, y, ldy); break;
+    case 8: tessera_lanes16_pass(wg, format, blocks, 8, x, ldx, dx, xs, lds, y, ldy); break;
+    case 7: tessera_lanes16_pass(wg, format, blocks, 7, x, ldx, dx, xs, lds, y, ldy); break;
+    case 6: tessera_lanes16_pass(wg, format, blocks, 6, x, ldx, dx, xs, lds, y, ldy); break;
+    case 5: tessera_lanes16_pass(wg, format, blocks, 5, x, ldx, dx, xs, lds, y, ldy); break;
+    case 4: tessera_lanes16_pass(wg, format, blocks, 4, x, ldx, dx, xs, lds, y, ldy); break;
+    case 3: tessera_lanes16_pass(wg, format, blocks, 3, x, ldx, dx, xs, lds, y, ldy); break;
+    case 2: tessera_lanes16_pass(wg, format, blocks, 2, x, ldx, dx, xs, lds, y, ldy); break;
+    case 1: tessera_lanes16_pass(wg, format, blocks, 1, x, ldx, dx, xs, lds, y, ldy); break;
     default: break;
     }
 }
-/// `groups` 16-row groups of `blocks` blocks (consecutive) times `tokens` tokens: token t reads
-/// x + t·ldx (32·blocks values), dx + t·lds and xs + t·lds (a scale and a sum per block), and writes
-/// 16·groups outputs at y + t·ldy. Eight tokens at a time pass over a group's blocks, which stay in L1
-/// for the next eight.
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_tokens_avx512(
-    const uint8_t *w, const int q4, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+/// `groups` 16-row groups of `blocks` blocks (consecutive) in lane format `format` (q4 or q8s; q8
+/// below) times `tokens` tokens: token t reads x + t·ldx (32·blocks values), dx + t·lds and xs + t·lds
+/// (a scale and a sum per block), and writes 16·groups outputs at y + t·ldy. Eight tokens at a time pass
+/// over a group's blocks, which stay in L1 for the next eight.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_groups(
+    const uint8_t *w, const int format, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
     const float *xs, size_t lds, float *y, size_t ldy) {
-    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = format == TESSERA_LANES_Q4 ? TESSERA_Q4L_BLOCK_BYTES
+                          : format == TESSERA_LANES_Q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     for (size_t g = 0; g < groups; g++) {
         const uint8_t *wg = w + g * blocks * stride;
         for (size_t t = 0; t < tokens; t += 8) {
             const size_t n = tokens - t < 8 ? tokens - t : 8;
-            if (q4) {
-                tessera_lanes16_tail(wg, 1, blocks, n, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 16 * g, ldy);
-            } else {
-                tessera_lanes16_tail(wg, 0, blocks, n, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 16 * g, ldy);
-            }
+            tessera_lanes16_tail(wg, format, blocks, n, x + t * ldx, ldx, dx + t * lds, xs + t * lds, lds, y + t * ldy + 16 * g, ldy);
         }
     }
+}
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_tokens_avx512(
+    const uint8_t *w, const int format, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
+    const float *xs, size_t lds, float *y, size_t ldy) {
+    if (format == TESSERA_LANES_Q4) {
+        tessera_lanes16_groups(w, TESSERA_LANES_Q4, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
+    } else {
+        tessera_lanes16_groups(w, TESSERA_LANES_Q8S, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
+    }
+}
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q8_tokens_avx512(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx, const float *xs,
+    size_t lds, float *y, size_t ldy) {
+    tessera_lanes16_groups(w, TESSERA_LANES_Q8, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
 // MARK: Decode attention over a GQA group (all the query heads that share one kv head)
 // The scores and the weighted value sum of the group's heads in one pass over the keys and one over
