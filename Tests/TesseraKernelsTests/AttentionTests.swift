@@ -83,7 +83,8 @@ final class AttentionTests: XCTestCase {
 
     func testDecodePathSplitsKeysAndMatchesTheReference() {
         for (maskName, mask) in Self.masks {
-            for (index, (queries, keys, qh, kvh)) in [(1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2), (1, 3000, 9, 3), (1, 5000, 16, 8)].enumerated() {
+            for (index, (queries, keys, qh, kvh)) in [(1, 1, 2, 1), (3, 37, 9, 3), (4, 130, 4, 2), (1, 1024, 3, 1), (2, 1500, 4, 2), (4, 2049, 2, 2),
+                                                                     (1, 3000, 9, 3), (1, 5000, 16, 8)].enumerated() {
                 let shape = AttentionShape(queries: queries, keys: keys, queryHeads: qh, kvHeads: kvh, headDim: 64, mask: mask,
                                            kvLayout: index % 2 == 0 ? .headMajor : .tokenMajor)
                 let c = AttentionCase(shape, seed: 99)
