@@ -141,6 +141,22 @@ public enum KernelConformance {
         return tally.result
     }
 
+    /// `tokens` rows of random activations (in ±2) quantised to 16 bits per block by the reference:
+    /// values (tokens · 32 · blocks), scales and sums (tokens · blocks).
+    static func randomActivations16(tokens: Int, blocks: Int, seed: UInt64) -> ([Int16], [Float], [Float]) {
+        let k = 32 * blocks
+        let x = randomFloats(tokens * k, seed: seed, scale: 2)
+        var (q, scales, sums) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
+                                 [Float](repeating: 0, count: tokens * blocks))
+        for t in 0..<tokens {
+            x.withUnsafeBufferPointer { x in
+                ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &q[t * k], scales: &scales[t * blocks],
+                                                       sums: &sums[t * blocks])
+            }
+        }
+        return (q, scales, sums)
+    }
+
     /// Integer dot products of random q4 / q8 group-blocks with quantised activations.
     public static func quantizedDot(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "quantized dot", kernelSet: kernels.name)
@@ -188,15 +204,7 @@ public enum KernelConformance {
                 // 1 to 7 tokens in one pass (batched decode: quads, a pair, a single) match the reference
                 // and equal each token run alone, bit for bit.
                 let tokens = 7
-                let xb = randomFloats(tokens * k, seed: 44, scale: 2)
-                var (xb16, sb16, tb16) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
-                                          [Float](repeating: 0, count: tokens * blocks))
-                for t in 0..<tokens {
-                    xb.withUnsafeBufferPointer { x in
-                        ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &xb16[t * k], scales: &sb16[t * blocks],
-                                                               sums: &tb16[t * blocks])
-                    }
-                }
+                let (xb16, sb16, tb16) = randomActivations16(tokens: tokens, blocks: blocks, seed: 44)
                 let ldy = 4 * groups + 3
                 var expectedBatch = [Float](repeating: 0, count: tokens * ldy)
                 weights.withUnsafeBytes { w in
@@ -272,15 +280,7 @@ public enum KernelConformance {
                 }
             }
             let tokens = 19
-            let x = randomFloats(tokens * k, seed: 45, scale: 2)
-            var (x16, s16, t16) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
-                                   [Float](repeating: 0, count: tokens * blocks))
-            for t in 0..<tokens {
-                x.withUnsafeBufferPointer { x in
-                    ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &x16[t * k], scales: &s16[t * blocks],
-                                                           sums: &t16[t * blocks])
-                }
-            }
+            let (x16, s16, t16) = randomActivations16(tokens: tokens, blocks: blocks, seed: 45)
             let ldy = rows + 5
             var expected = [Float](repeating: 0, count: tokens * ldy), fourRow = expected
             lanes.withUnsafeBytes { w in
