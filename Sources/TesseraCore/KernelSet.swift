@@ -141,6 +141,9 @@ public protocol KernelSet {
     /// activations. Single-threaded. A token's result is the same alone or among others; for q4 and
     /// q8s, a row's is the bits `quantized16Dot` gives it in the 4-row layout on AVX2 and AVX-512.
     static func quantized16DotLanes(_ arguments: Quantized16DotArguments)
+    /// q4 weights in the lane layout for 8-bit activations ("quads") times `tokens` tokens of 8-bit
+    /// activations (`--precision int8`). Single-threaded; a token's result is the same alone or among others.
+    static func quantizedDotLanes(_ arguments: QuantizedDotArguments)
 
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)
     /// s = softcap(scale · s) in place; softcap 0 means none, else cap · tanh(x / cap).

@@ -55,11 +55,22 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     public var x: UnsafePointer<Int8>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
     /// (groups · 4) outputs.
     public var y: UnsafeMutablePointer<Float>
+    /// Tokens in one call (the lane kernel): token t's activations are x + t · ldx, its scales and sums
+    /// xScales + t · lds and xSums + t · lds, its outputs y + t · ldy.
+    public var tokens: Int, ldx: Int, lds: Int, ldy: Int
 
     public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int8>,
-                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                tokens: Int = 1, ldx: Int = 0, lds: Int = 0, ldy: Int = 0) {
+        self.tokens = tokens; self.ldx = ldx; self.lds = lds; self.ldy = ldy
         self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
         self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+    }
+
+    /// Token t's arguments on their own.
+    public func token(_ t: Int) -> QuantizedDotArguments {
+        QuantizedDotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: x + t * ldx,
+                              xScales: xScales + t * lds, xSums: xSums + t * lds, y: y + t * ldy)
     }
 }
 
@@ -119,9 +130,12 @@ public enum LaneLayout {
     }
 
     /// Where row j's value i (0 ..< 32) is: a byte (q8s, q8: column pair i / 2, row j, the pair's half),
-    /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2).
-    @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int) -> (offset: Int, high: Bool) {
-        format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
+    /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2). `int8`:
+    /// q4's layout for 8-bit activations ("quads": vector (i % 16) / 4, row j, i % 4; high for i >= 16).
+    @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int,
+                                                                  int8: Bool = false) -> (offset: Int, high: Bool) {
+        if format == .q4 && int8 { return (64 * ((i & 15) >> 2) + 4 * j + (i & 3), i >= 16) }
+        return format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
     }
 
     /// Row j's f16 scale of value i (q8 has one for values 0..15 and one for 16..31).
@@ -143,8 +157,9 @@ public enum LaneLayout {
     }
 
     /// Row j's value i of a block as (integer q, scale d, minimum m): the weight is d·q + m.
-    @inlinable @inline(__always) public static func weight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row j: Int, value i: Int) -> (q: Int32, d: Float, m: Float) {
-        let (offset, high) = valuePosition(format, row: j, value: i)
+    @inlinable @inline(__always) public static func weight(_ format: QuantizedFormat, _ p: UnsafeRawPointer, row j: Int, value i: Int,
+                                                           int8: Bool = false) -> (q: Int32, d: Float, m: Float) {
+        let (offset, high) = valuePosition(format, row: j, value: i, int8: int8)
         let d = floatFromHalfBits(p.loadUnaligned(fromByteOffset: scaleOffset(format, row: j, value: i), as: UInt16.self))
         let m = minimumOffset(format, row: j).map { floatFromHalfBits(p.loadUnaligned(fromByteOffset: $0, as: UInt16.self)) } ?? 0
         if format == .q4 {

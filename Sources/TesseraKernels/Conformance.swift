@@ -237,7 +237,7 @@ public enum KernelConformance {
 
     /// Weights repacked in the lane layout (16 rows a group) times 1 to 19 tokens: against the
     /// reference, each token alone bit for bit, and for q4 and q8s (AVX-512, where the lane kernel is
-    /// the C one) the 4-row layout's kernel bit for bit.
+    /// the C one) the 4-row layout's kernel bit for bit; q4 also in its layout for 8-bit activations.
     public static func quantizedDotLanes(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "quantized dot, lanes", kernelSet: kernels.name)
         let shapes = [(1, 1), (2, 3), (1, 18), (3, 48)]  // (16-row groups, blocks)
@@ -247,7 +247,7 @@ public enum KernelConformance {
             // Random rows and sane f16 scales and minimums (±[2^-8, 2^-4]) in the 4-row layout, then the
             // same rows repacked.
             var grouped = [UInt8](repeating: 0, count: rows / 4 * blocks * stride)
-            var lanes = [UInt8](repeating: 0, count: laneGroups * blocks * laneStride)
+            var lanes = [UInt8](repeating: 0, count: laneGroups * blocks * laneStride), quads = lanes
             var state: UInt64 = 777
             func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
             func half() -> UInt16 { UInt16(next() & 1 == 0 ? 0 : 0x8000) | UInt16(0x1C00 + Int(next() & 0x0F) * 0x80) }
@@ -260,6 +260,8 @@ public enum KernelConformance {
                         let q = UInt8(truncatingIfNeeded: next()) & (format == .q4 ? 0x0F : 0xFF)
                         let (offset, high) = LaneLayout.valuePosition(format, row: j, value: i)
                         lanes[gl + offset] |= high ? q << 4 : q
+                        let (at8, high8) = LaneLayout.valuePosition(format, row: j, value: i, int8: true)
+                        quads[gl + at8] |= high8 ? q << 4 : q
                         if format == .q4 { grouped[g4 + 16 * r + i % 16] |= i < 16 ? q : q << 4 } else { grouped[g4 + 32 * r + i] = q }
                     }
                     // 4-row layout: q4 d at 64 + 2r, m at 72 + 2r; q8s d at 128 + 2r; q8 d of each half at
@@ -267,6 +269,7 @@ public enum KernelConformance {
                     let d = half()
                     put(&grouped, g4 + (format == .q4 ? 64 : 128) + (format == .q8 ? 4 : 2) * r, d)
                     put(&lanes, gl + LaneLayout.scaleOffset(format, row: j), d)
+                    put(&quads, gl + LaneLayout.scaleOffset(format, row: j), d)
                     if format == .q8 {
                         let d1 = half()
                         put(&grouped, g4 + 130 + 4 * r, d1)
@@ -276,6 +279,7 @@ public enum KernelConformance {
                         let m = half()
                         put(&grouped, g4 + (format == .q4 ? 72 : 144) + 2 * r, m)
                         put(&lanes, gl + at, m)
+                        put(&quads, gl + at, m)
                     }
                 }
             }
@@ -293,22 +297,27 @@ public enum KernelConformance {
                     format: format, blocks: blocks, weights: w.baseAddress!, groups: rows / 4, x: x16, xScales: s16, xSums: t16,
                     y: &fourRow, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
             }
-            for count in [1, 2, 3, 7, 8, 9, 16, 19] {
+            /// `run(weights, tokens, first token, y)` for `count` tokens in one call and for each alone.
+            func batchAndAlone(_ weights: [UInt8], _ count: Int,
+                               _ run: (UnsafeRawPointer, Int, Int, UnsafeMutablePointer<Float>) -> Void) -> (batch: [Float], alone: [Float]) {
                 var batch = [Float](repeating: 0, count: tokens * ldy), alone = batch
-                lanes.withUnsafeBytes { w in
-                    batch.withUnsafeMutableBufferPointer { batchY in
-                        alone.withUnsafeMutableBufferPointer { aloneY in
-                            let all = Quantized16DotArguments(format: format, blocks: blocks, weights: w.baseAddress!, groups: laneGroups,
-                                                              x: x16, xScales: s16, xSums: t16, y: batchY.baseAddress!, tokens: count,
-                                                              ldx: k, lds: blocks, ldy: ldy)
-                            kernels.quantized16DotLanes(all)
-                            for t in 0..<count {
-                                var one = all.token(t)
-                                one.y = aloneY.baseAddress! + t * ldy
-                                kernels.quantized16DotLanes(one)
-                            }
-                        }
+                weights.withUnsafeBytes { w in
+                    batch.withUnsafeMutableBufferPointer { run(w.baseAddress!, count, 0, $0.baseAddress!) }
+                    alone.withUnsafeMutableBufferPointer { y in
+                        for t in 0..<count { run(w.baseAddress!, 1, t, y.baseAddress! + t * ldy) }
                     }
+                }
+                return (batch, alone)
+            }
+            let counts = [1, 2, 3, 7, 8, 9, 16, 19]
+            for count in counts {
+                let (batch, alone) = batchAndAlone(lanes, count) { w, n, t0, y in
+                    x16.withUnsafeBufferPointer { x in s16.withUnsafeBufferPointer { sc in t16.withUnsafeBufferPointer { su in
+                        kernels.quantized16DotLanes(Quantized16DotArguments(
+                            format: format, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
+                            xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
+                            lds: blocks, ldy: ldy))
+                    } } }
                 }
                 let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
                 let found = used.map { batch[$0] }
@@ -319,6 +328,40 @@ public enum KernelConformance {
                     tally.compare(found, used.map { fourRow[$0] }, atol: 0, rtol: 0,
                                   "\(format) \(count) tokens, lane layout vs 4-row layout (bitwise)")
                 }
+            }
+            guard format == .q4 else { continue }
+            // 8-bit activations, q4 in its own lane layout.
+            let xf = randomFloats(tokens * k, seed: 46, scale: 2)
+            var (x8, s8, t8) = ([Int8](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
+                                [Float](repeating: 0, count: tokens * blocks))
+            for t in 0..<tokens {
+                xf.withUnsafeBufferPointer { x in
+                    ReferenceKernels.quantizeActivations(x.baseAddress! + t * k, count: k, q: &x8[t * k], scales: &s8[t * blocks],
+                                                         sums: &t8[t * blocks])
+                }
+            }
+            var expected8 = [Float](repeating: 0, count: tokens * ldy)
+            quads.withUnsafeBytes { w in
+                expected8.withUnsafeMutableBufferPointer { y in
+                    ReferenceKernels.quantizedDotLanes(QuantizedDotArguments(
+                        format: .q4, blocks: blocks, weights: w.baseAddress!, groups: laneGroups, x: x8, xScales: s8, xSums: t8,
+                        y: y.baseAddress!, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
+                }
+            }
+            for count in counts {
+                let (batch, alone) = batchAndAlone(quads, count) { w, n, t0, y in
+                    x8.withUnsafeBufferPointer { x in s8.withUnsafeBufferPointer { sc in t8.withUnsafeBufferPointer { su in
+                        kernels.quantizedDotLanes(QuantizedDotArguments(
+                            format: .q4, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
+                            xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
+                            lds: blocks, ldy: ldy))
+                    } } }
+                }
+                let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
+                let found = used.map { batch[$0] }
+                tally.compare(found, used.map { expected8[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                              "q4 8-bit activations, \(count) tokens, \(laneGroups) lane groups x \(blocks) blocks")
+                tally.compare(found, used.map { alone[$0] }, atol: 0, rtol: 0, "q4 8-bit activations, \(count) tokens vs each alone (bitwise)")
             }
         }
         return tally.result

@@ -183,6 +183,27 @@ public enum ReferenceKernels {
         }
     }
 
+    /// q4 weights in the lane layout for 8-bit activations, in Double.
+    public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
+        for t in 0..<a.tokens {
+            let one = a.token(t)
+            for g in 0..<a.groups {
+                for j in 0..<LaneLayout.rows {
+                    var total = 0.0
+                    for b in 0..<a.blocks {
+                        let p = a.weights + (g * a.blocks + b) * LaneLayout.blockBytes(a.format)
+                        for i in 0..<32 {
+                            let w = LaneLayout.weight(a.format, p, row: j, value: i, int8: true)
+                            total += Double(w.d) * Double(one.xScales[b]) * Double(w.q) * Double(one.x[32 * b + i])
+                        }
+                        total += Double(LaneLayout.weight(a.format, p, row: j, value: 0, int8: true).m) * Double(one.xSums[b])
+                    }
+                    one.y[16 * g + j] = Float(total)
+                }
+            }
+        }
+    }
+
     /// The repacked layouts decoded value by value (in Double): Σ_blocks d·dx·Σ(q·xq) + m·sx per row.
     public static func quantizedDot(_ a: QuantizedDotArguments) {
         quantizedDot(format: a.format, blocks: a.blocks, weights: a.weights, groups: a.groups,

@@ -103,10 +103,15 @@ typealias V8 = SIMD8<Float>
 extension ISAKernels {
     public static func quantizeActivations(_ x: UnsafePointer<Float>, count: Int, q: UnsafeMutablePointer<Int8>,
                                            scales: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        precondition(count % 32 == 0, "activations are quantised in blocks of 32")
+        return tessera_quantize8_avx2(x, count / 32, q, scales, sums)
+        #else
         quantizeBlocks(x, count: count, levels: 127, scales: scales, sums: sums) { i, v in
             q[i] = Int8(v)
             return Int32(v)
         }
+        #endif
     }
 
     public static func quantizedDot(_ a: QuantizedDotArguments) {
@@ -203,6 +208,33 @@ extension ISAKernels {
                             acc = acc + Float(total) * (LaneLayout.weight(a.format, p, row: j, value: first).d * one.xScales[b])
                         }
                         acc = acc + LaneLayout.weight(a.format, p, row: j, value: 0).m * one.xSums[b]
+                    }
+                    one.y[16 * g + j] = acc
+                }
+            }
+        }
+        #endif
+    }
+
+    public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
+        precondition(a.format == .q4, "8-bit activations have a lane layout for q4 weights only")
+        #if TESSERA_AVX512
+        tessera_lanes16_q4s8_tokens_avx512(a.weights.assumingMemoryBound(to: UInt8.self), a.groups, a.blocks, a.tokens, a.x, a.ldx,
+                                           a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        #else
+        // Portable, scalar (see quantized16DotLanes).
+        for t in 0..<a.tokens {
+            let one = a.token(t)
+            for g in 0..<a.groups {
+                for j in 0..<LaneLayout.rows {
+                    var acc: Float = 0
+                    for b in 0..<a.blocks {
+                        let p = a.weights + (g * a.blocks + b) * LaneLayout.blockBytes(.q4)
+                        var total: Int32 = 0
+                        for i in 0..<32 { total &+= LaneLayout.weight(.q4, p, row: j, value: i, int8: true).q &* Int32(one.x[32 * b + i]) }
+                        let w = LaneLayout.weight(.q4, p, row: j, value: 0, int8: true)
+                        acc = acc + Float(total) * (w.d * one.xScales[b])
+                        acc = acc + w.m * one.xSums[b]
                     }
                     one.y[16 * g + j] = acc
                 }

@@ -15,7 +15,8 @@
 // (16 rows a group, rows in the vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit
 // activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
 // for prompts too (pp512 on Zen 4 ~780 -> ~1030 tokens/s; perplexity 28.4320 against 28.4322), and a
-// row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there.
+// row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there. With
+// 8-bit activations only q4 matrices take a lane layout (their own, for vpdpbusd).
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
 // below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
 import CTesseraCPU
@@ -70,8 +71,8 @@ final class QuantizedMatrix: @unchecked Sendable {
               t.shape[1] % blockSize == 0 else { return nil }
         // One scale per 32 and no minimum (Q8_0, Q5_0): the lean byte layout.
         let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
-        // The lane layout serves the 16-bit integer path only (8-bit activations keep the 4-row kernels).
-        let lanes = !int8Activations && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
+        // With 8-bit activations only q4 has a lane layout (the others keep the 4-row kernels and panels).
+        let lanes = (!int8Activations || format == .q4) && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
         self.init(rows: t.shape[0], cols: t.shape[1], format: format, lanes: lanes, sourceType: t.type)
         self.int8Activations = int8Activations
         let rowsPerGroup = self.rowsPerGroup
@@ -99,7 +100,7 @@ final class QuantizedMatrix: @unchecked Sendable {
             for b in 0..<blocks {
                 let dst = data + (g * blocks + b) * stride
                 for i in 0..<32 {
-                    let (offset, high) = LaneLayout.valuePosition(format, row: r, value: i)
+                    let (offset, high) = LaneLayout.valuePosition(format, row: r, value: i, int8: int8Activations)
                     if format == .q4 {
                         let nibble = UInt8(q[32 * b + i]) & 0x0F
                         let byte = dst.load(fromByteOffset: offset, as: UInt8.self)
@@ -175,21 +176,33 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// group passing its blocks (L1-resident) eight tokens at a time.
     private func applyLanes(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let kernels = Kernels.active
-        let quantizedBytes = (m * cols * 2 + 63) / 64 * 64
+        let int8 = int8Activations
+        let quantizedBytes = (m * cols * (int8 ? 1 : 2) + 63) / 64 * 64
         let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + 2 * m * blocks * 4)!
-        let x16 = scratch.assumingMemoryBound(to: Int16.self)
+        let x8 = scratch.assumingMemoryBound(to: Int8.self), x16 = scratch.assumingMemoryBound(to: Int16.self)
         let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
         let (blocks, cols, data, format) = (self.blocks, self.cols, self.data, self.format)
         ThreadPool.shared.parallelFor(m) { t in
-            kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
-                                          sums: xs + (m + t) * blocks)
+            if int8 {
+                kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks, sums: xs + (m + t) * blocks)
+            } else {
+                kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
+                                              sums: xs + (m + t) * blocks)
+            }
         }
         let stride = blocks * LaneLayout.blockBytes(format)
         let grain = max(1, groups / (ThreadPool.shared.threadCount * 8))
         ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
-            kernels.quantized16DotLanes(Quantized16DotArguments(
-                format: format, blocks: blocks, weights: data + range.lowerBound * stride, groups: range.count, x: x16, xScales: xs,
-                xSums: xs + m * blocks, y: out + LaneLayout.rows * range.lowerBound, tokens: m, ldx: cols, lds: blocks, ldy: ldOut))
+            let (w, y) = (data + range.lowerBound * stride, out + LaneLayout.rows * range.lowerBound)
+            if int8 {
+                kernels.quantizedDotLanes(QuantizedDotArguments(
+                    format: format, blocks: blocks, weights: w, groups: range.count, x: x8, xScales: xs, xSums: xs + m * blocks, y: y,
+                    tokens: m, ldx: cols, lds: blocks, ldy: ldOut))
+            } else {
+                kernels.quantized16DotLanes(Quantized16DotArguments(
+                    format: format, blocks: blocks, weights: w, groups: range.count, x: x16, xScales: xs, xSums: xs + m * blocks, y: y,
+                    tokens: m, ldx: cols, lds: blocks, ldy: ldOut))
+            }
         }
     }
 
@@ -296,7 +309,7 @@ final class QuantizedMatrix: @unchecked Sendable {
                 let p = UnsafeRawPointer(data + (g * blocks + b) * LaneLayout.blockBytes(format))
                 let y = out + 32 * (b - blockRange.lowerBound)
                 for i in 0..<32 {
-                    let w = LaneLayout.weight(format, p, row: j, value: i)
+                    let w = LaneLayout.weight(format, p, row: j, value: i, int8: int8Activations)
                     y[i] = Float(w.q) * w.d + w.m
                 }
             }

@@ -119,6 +119,7 @@ enum BrokenKernels: KernelSet {
     static func quantized16Dot(_ a: Quantized16DotArguments) { base.quantized16Dot(a) }
     static var prefersLaneLayout: Bool { base.prefersLaneLayout }
     static func quantized16DotLanes(_ a: Quantized16DotArguments) { base.quantized16DotLanes(a) }
+    static func quantizedDotLanes(_ a: QuantizedDotArguments) { base.quantizedDotLanes(a) }
     static func activationGradient(_ kind: Activation, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                    dx: UnsafeMutablePointer<Float>, count: Int) {
         base.activationGradient(kind, x: x, dy: dy, dx: dx, count: count)

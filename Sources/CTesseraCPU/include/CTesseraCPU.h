@@ -393,36 +393,54 @@ __attribute__((target("avx2,fma,f16c"))) static inline void tessera_q8ss16_token
     const float *xs, size_t lds, float *y, size_t ldy) {
     tessera_q16_tokens_avx2(w, 1, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
-// MARK: Activations quantised to 16 bits per block of 32
-/// Per block b of 32 floats: m = max|x|, d = m / 32767, q = round(x · (32767 / m)) (ties to even; 0
-/// when m = 0), scales[b] = d, sums[b] = d · Σq — the ops of the Swift quantizeBlocks, so the bits
-/// are the same.
+// MARK: Activations quantised to 8 or 16 bits per block of 32
+/// One block of 32 floats: m = max|x|, q = round(x · (levels / m)) (ties to even; 0 when m = 0) in
+/// i[0..3] (8 values each), and the scale d = m / levels and sum d · Σq — the ops of the Swift
+/// quantizeBlocks, so the bits are the same.
+__attribute__((target("avx2"), always_inline)) static inline void tessera_quantize_block_avx2(const float *src, float levels,
+                                                                                              __m256i *i, float *scale, float *sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8), v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
+    __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float m = _mm_cvtss_f32(h);
+    const __m256 s = _mm256_set1_ps(m > 0 ? levels / m : 0.0f);
+    i[0] = _mm256_cvtps_epi32(_mm256_mul_ps(v0, s));
+    i[1] = _mm256_cvtps_epi32(_mm256_mul_ps(v1, s));
+    i[2] = _mm256_cvtps_epi32(_mm256_mul_ps(v2, s));
+    i[3] = _mm256_cvtps_epi32(_mm256_mul_ps(v3, s));
+    __m256i t = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+    u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+    const float d = m / levels;
+    *scale = d;
+    *sum = d * (float)_mm_cvtsi128_si32(u);
+}
+/// Per block b of 32 floats, 16-bit q (levels 32767), scales[b] and sums[b].
 __attribute__((target("avx2"))) static inline void tessera_quantize16_avx2(const float *x, size_t blocks, int16_t *q, float *scales,
                                                                            float *sums) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (size_t b = 0; b < blocks; b++) {
-        const float *src = x + 32 * b;
-        __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8), v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
-        __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float m = _mm_cvtss_f32(h);
-        const float inverse = m > 0 ? 32767.0f / m : 0.0f;
-        const __m256 s = _mm256_set1_ps(inverse);
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, s)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, s));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, s)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, s));
+        __m256i i[4];
+        tessera_quantize_block_avx2(x + 32 * b, 32767.0f, i, scales + b, sums + b);
         // packs works within 128-bit halves: [0-3 8-11 | 4-7 12-15] -> reorder the quadwords.
-        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8));
-        _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8));
-        __m256i t = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
-        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
-        const float d = m / 32767.0f;
-        scales[b] = d;
-        sums[b] = d * (float)_mm_cvtsi128_si32(u);
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permute4x64_epi64(_mm256_packs_epi32(i[0], i[1]), 0xD8));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(i[2], i[3]), 0xD8));
+    }
+}
+/// Per block b of 32 floats, 8-bit q (levels 127), scales[b] and sums[b].
+__attribute__((target("avx2"))) static inline void tessera_quantize8_avx2(const float *x, size_t blocks, int8_t *q, float *scales,
+                                                                          float *sums) {
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t b = 0; b < blocks; b++) {
+        __m256i i[4];
+        tessera_quantize_block_avx2(x + 32 * b, 127.0f, i, scales + b, sums + b);
+        // Two packs leave the four 4-value runs of each vector interleaved by 128-bit halves.
+        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permutevar8x32_epi32(bytes, order));
     }
 }
 
@@ -561,6 +579,85 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline vo
     size_t lds, float *y, size_t ldy) {
     tessera_lanes16_groups(w, TESSERA_LANES_Q8, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
+// MARK: 4-bit weights with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
+// With 8-bit activations (--precision int8) q4 matrices take a lane layout of their own, "quads"
+// (320 bytes a 16-row block, like q4's): four 64-byte vectors, vector u holding at byte 4j + i row j's
+// value 4u + i in the low nibble and 16 + 4u + i in the high one; then f16 d at 256 + 2j and f16
+// minimum m at 288 + 2j. Masked to low nibbles a vector has row j's four values in lane j, as unsigned
+// bytes: vpdpbusd against the token's four signed bytes broadcast adds four products into the lane,
+// so eight of them sum a block for 16 rows (sixteen vpdpwssd with 16-bit activations). The float ops
+// per block are those above: acc = fma(float(I), d·dx, acc), acc = fma(m, xs, acc).
+
+/// One 16-row group's blocks times `n` tokens (1-8) of 8-bit activations. (Unrolled by hand-set
+/// pragmas: left to the compiler, the sums of the tokens went to the stack.)
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_s8_pass(
+    const uint8_t *wg, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs, size_t lds,
+    float *y, size_t ldy) {
+    const size_t stride = TESSERA_Q4L_BLOCK_BYTES;
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512 acc[8];
+    _Pragma("clang loop unroll(full)")
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+        const uint8_t *p = wg + b * stride;
+        for (size_t o = 0; o < stride; o += 64) __builtin_prefetch(p + 2 * stride + o);
+        // Up to 3 tokens, a second chain for the high nibbles (one chain would wait on latency).
+        __m512i s[8], z[8];
+        _Pragma("clang loop unroll(full)")
+        for (int t = 0; t < n; t++) s[t] = z[t] = _mm512_setzero_si512();
+        const int8_t *xb = x + 32 * b;
+        _Pragma("clang loop unroll(full)")
+        for (int u = 0; u < 4; u++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
+            const __m512i lo = _mm512_and_si512(v, mask), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+            _Pragma("clang loop unroll(full)")
+            for (int t = 0; t < n; t++) {
+                int32_t a, e;
+                __builtin_memcpy(&a, xb + t * ldx + 4 * u, 4);
+                __builtin_memcpy(&e, xb + t * ldx + 16 + 4 * u, 4);
+                s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(a));
+                if (n <= 3) z[t] = _mm512_dpbusd_epi32(z[t], hi, _mm512_set1_epi32(e));
+                else s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(e));
+            }
+        }
+        if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 256)));
+        const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 288)));
+        _Pragma("clang loop unroll(full)")
+        for (int t = 0; t < n; t++) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+            acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
+        }
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+/// `groups` 16-row q4 groups in the quads layout times `tokens` tokens of 8-bit activations (as
+/// tessera_lanes16_tokens_avx512, x in bytes).
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q4s8_tokens_avx512(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+    size_t lds, float *y, size_t ldy) {
+    for (size_t g = 0; g < groups; g++) {
+        const uint8_t *wg = w + g * blocks * TESSERA_Q4L_BLOCK_BYTES;
+        for (size_t t = 0; t < tokens; t += 8) {
+            const size_t n = tokens - t < 8 ? tokens - t : 8;
+            const int8_t *xt = x + t * ldx;
+            const float *dt = dx + t * lds, *st = xs + t * lds;
+            float *yt = y + t * ldy + 16 * g;
+            switch (n) {
+            case 8: tessera_lanes16_s8_pass(wg, blocks, 8, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 7: tessera_lanes16_s8_pass(wg, blocks, 7, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 6: tessera_lanes16_s8_pass(wg, blocks, 6, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 5: tessera_lanes16_s8_pass(wg, blocks, 5, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 4: tessera_lanes16_s8_pass(wg, blocks, 4, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 3: tessera_lanes16_s8_pass(wg, blocks, 3, xt, ldx, dt, st, lds, yt, ldy); break;
+            case 2: tessera_lanes16_s8_pass(wg, blocks, 2, xt, ldx, dt, st, lds, yt, ldy); break;
+            default: tessera_lanes16_s8_pass(wg, blocks, 1, xt, ldx, dt, st, lds, yt, ldy); break;
+            }
+        }
+    }
+}
+
 // MARK: Decode attention over a GQA group (all the query heads that share one kv head)
 // The scores and the weighted value sum of the group's heads in one pass over the keys and one over
 // the values, so each cache line comes from memory once while the arithmetic of every head overlaps
