@@ -141,20 +141,28 @@ public enum KernelConformance {
         return tally.result
     }
 
-    /// `tokens` rows of random activations (in ±2) quantised to 16 bits per block by the reference:
-    /// values (tokens · 32 · blocks), scales and sums (tokens · blocks).
-    static func randomActivations16(tokens: Int, blocks: Int, seed: UInt64) -> ([Int16], [Float], [Float]) {
+    /// `tokens` rows of random activations (in ±2) quantised per block by the reference's `quantize`
+    /// (8 or 16 bits): values (tokens · 32 · blocks), scales and sums (tokens · blocks).
+    static func randomActivations<Q: FixedWidthInteger>(
+        tokens: Int, blocks: Int, seed: UInt64,
+        _ quantize: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Q>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) -> ([Q], [Float], [Float]) {
         let k = 32 * blocks
         let x = randomFloats(tokens * k, seed: seed, scale: 2)
-        var (q, scales, sums) = ([Int16](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
+        var (q, scales, sums) = ([Q](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
                                  [Float](repeating: 0, count: tokens * blocks))
         for t in 0..<tokens {
             x.withUnsafeBufferPointer { x in
-                ReferenceKernels.quantizeActivations16(x.baseAddress! + t * k, count: k, q: &q[t * k], scales: &scales[t * blocks],
-                                                       sums: &sums[t * blocks])
+                quantize(x.baseAddress! + t * k, k, &q[t * k], &scales[t * blocks], &sums[t * blocks])
             }
         }
         return (q, scales, sums)
+    }
+
+    static func randomActivations16(tokens: Int, blocks: Int, seed: UInt64) -> ([Int16], [Float], [Float]) {
+        randomActivations(tokens: tokens, blocks: blocks, seed: seed) {
+            ReferenceKernels.quantizeActivations16($0, count: $1, q: $2, scales: $3, sums: $4)
+        }
     }
 
     /// Integer dot products of random q4 / q8 group-blocks with quantised activations.
@@ -297,48 +305,42 @@ public enum KernelConformance {
                     format: format, blocks: blocks, weights: w.baseAddress!, groups: rows / 4, x: x16, xScales: s16, xSums: t16,
                     y: &fourRow, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
             }
-            /// `run(weights, tokens, first token, y)` for `count` tokens in one call and for each alone.
-            func batchAndAlone(_ weights: [UInt8], _ count: Int,
-                               _ run: (UnsafeRawPointer, Int, Int, UnsafeMutablePointer<Float>) -> Void) -> (batch: [Float], alone: [Float]) {
-                var batch = [Float](repeating: 0, count: tokens * ldy), alone = batch
-                weights.withUnsafeBytes { w in
-                    batch.withUnsafeMutableBufferPointer { run(w.baseAddress!, count, 0, $0.baseAddress!) }
-                    alone.withUnsafeMutableBufferPointer { y in
-                        for t in 0..<count { run(w.baseAddress!, 1, t, y.baseAddress! + t * ldy) }
+            let counts = [1, 2, 3, 7, 8, 9, 16, 19]
+            /// For each count: `run(weights, tokens, first token, y)` for `count` tokens in one call, held to
+            /// `expected` and to each token run alone (bitwise), and to `bitwise` where given.
+            func check(_ label: String, _ weights: [UInt8], expected: [Float], bitwise: [Float]? = nil,
+                       _ run: (UnsafeRawPointer, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+                for count in counts {
+                    var batch = [Float](repeating: 0, count: tokens * ldy), alone = batch
+                    weights.withUnsafeBytes { w in
+                        batch.withUnsafeMutableBufferPointer { run(w.baseAddress!, count, 0, $0.baseAddress!) }
+                        alone.withUnsafeMutableBufferPointer { y in
+                            for t in 0..<count { run(w.baseAddress!, 1, t, y.baseAddress! + t * ldy) }
+                        }
+                    }
+                    let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
+                    let found = used.map { batch[$0] }
+                    tally.compare(found, used.map { expected[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
+                                  "\(label), \(count) tokens, \(laneGroups) lane groups x \(blocks) blocks")
+                    tally.compare(found, used.map { alone[$0] }, atol: 0, rtol: 0, "\(label), \(count) tokens in one call vs each alone (bitwise)")
+                    if let bitwise {
+                        tally.compare(found, used.map { bitwise[$0] }, atol: 0, rtol: 0,
+                                      "\(label), \(count) tokens, lane layout vs 4-row layout (bitwise)")
                     }
                 }
-                return (batch, alone)
             }
-            let counts = [1, 2, 3, 7, 8, 9, 16, 19]
-            for count in counts {
-                let (batch, alone) = batchAndAlone(lanes, count) { w, n, t0, y in
-                    x16.withUnsafeBufferPointer { x in s16.withUnsafeBufferPointer { sc in t16.withUnsafeBufferPointer { su in
-                        kernels.quantized16DotLanes(Quantized16DotArguments(
-                            format: format, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
-                            xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
-                            lds: blocks, ldy: ldy))
-                    } } }
-                }
-                let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
-                let found = used.map { batch[$0] }
-                tally.compare(found, used.map { expected[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
-                              "\(format) \(count) tokens, \(laneGroups) lane groups x \(blocks) blocks")
-                tally.compare(found, used.map { alone[$0] }, atol: 0, rtol: 0, "\(format) \(count) tokens in one call vs each alone (bitwise)")
-                if kernels.name == "avx512" && format != .q8 {
-                    tally.compare(found, used.map { fourRow[$0] }, atol: 0, rtol: 0,
-                                  "\(format) \(count) tokens, lane layout vs 4-row layout (bitwise)")
-                }
+            check("\(format)", lanes, expected: expected, bitwise: kernels.name == "avx512" && format != .q8 ? fourRow : nil) { w, n, t0, y in
+                x16.withUnsafeBufferPointer { x in s16.withUnsafeBufferPointer { sc in t16.withUnsafeBufferPointer { su in
+                    kernels.quantized16DotLanes(Quantized16DotArguments(
+                        format: format, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
+                        xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
+                        lds: blocks, ldy: ldy))
+                } } }
             }
             guard format == .q4 else { continue }
             // 8-bit activations, q4 in its own lane layout.
-            let xf = randomFloats(tokens * k, seed: 46, scale: 2)
-            var (x8, s8, t8) = ([Int8](repeating: 0, count: tokens * k), [Float](repeating: 0, count: tokens * blocks),
-                                [Float](repeating: 0, count: tokens * blocks))
-            for t in 0..<tokens {
-                xf.withUnsafeBufferPointer { x in
-                    ReferenceKernels.quantizeActivations(x.baseAddress! + t * k, count: k, q: &x8[t * k], scales: &s8[t * blocks],
-                                                         sums: &t8[t * blocks])
-                }
+            let (x8, s8, t8) = randomActivations(tokens: tokens, blocks: blocks, seed: 46) {
+                ReferenceKernels.quantizeActivations($0, count: $1, q: $2, scales: $3, sums: $4)
             }
             var expected8 = [Float](repeating: 0, count: tokens * ldy)
             quads.withUnsafeBytes { w in
@@ -348,20 +350,13 @@ public enum KernelConformance {
                         y: y.baseAddress!, tokens: tokens, ldx: k, lds: blocks, ldy: ldy))
                 }
             }
-            for count in counts {
-                let (batch, alone) = batchAndAlone(quads, count) { w, n, t0, y in
-                    x8.withUnsafeBufferPointer { x in s8.withUnsafeBufferPointer { sc in t8.withUnsafeBufferPointer { su in
-                        kernels.quantizedDotLanes(QuantizedDotArguments(
-                            format: .q4, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
-                            xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
-                            lds: blocks, ldy: ldy))
-                    } } }
-                }
-                let used = (0..<count).flatMap { t in (0..<rows).map { t * ldy + $0 } }
-                let found = used.map { batch[$0] }
-                tally.compare(found, used.map { expected8[$0] }, atol: 1e-4 * Float(k).squareRoot(), rtol: 1e-5,
-                              "q4 8-bit activations, \(count) tokens, \(laneGroups) lane groups x \(blocks) blocks")
-                tally.compare(found, used.map { alone[$0] }, atol: 0, rtol: 0, "q4 8-bit activations, \(count) tokens vs each alone (bitwise)")
+            check("q4 8-bit activations", quads, expected: expected8) { w, n, t0, y in
+                x8.withUnsafeBufferPointer { x in s8.withUnsafeBufferPointer { sc in t8.withUnsafeBufferPointer { su in
+                    kernels.quantizedDotLanes(QuantizedDotArguments(
+                        format: .q4, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
+                        xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k,
+                        lds: blocks, ldy: ldy))
+                } } }
             }
         }
         return tally.result

@@ -166,20 +166,8 @@ public enum ReferenceKernels {
     public static func quantized16DotLanes(_ a: Quantized16DotArguments) {
         for t in 0..<a.tokens {
             let one = a.token(t)
-            for g in 0..<a.groups {
-                for j in 0..<LaneLayout.rows {
-                    var total = 0.0
-                    for b in 0..<a.blocks {
-                        let p = a.weights + (g * a.blocks + b) * LaneLayout.blockBytes(a.format)
-                        for i in 0..<32 {
-                            let w = LaneLayout.weight(a.format, p, row: j, value: i)
-                            total += Double(w.d) * Double(one.xScales[b]) * Double(w.q) * Double(one.x[32 * b + i])
-                        }
-                        total += Double(LaneLayout.weight(a.format, p, row: j, value: 0).m) * Double(one.xSums[b])
-                    }
-                    one.y[16 * g + j] = Float(total)
-                }
-            }
+            lanesDot(format: one.format, int8: false, blocks: one.blocks, weights: one.weights, groups: one.groups,
+                     x: { Double(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
         }
     }
 
@@ -187,19 +175,28 @@ public enum ReferenceKernels {
     public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
         for t in 0..<a.tokens {
             let one = a.token(t)
-            for g in 0..<a.groups {
-                for j in 0..<LaneLayout.rows {
-                    var total = 0.0
-                    for b in 0..<a.blocks {
-                        let p = a.weights + (g * a.blocks + b) * LaneLayout.blockBytes(a.format)
-                        for i in 0..<32 {
-                            let w = LaneLayout.weight(a.format, p, row: j, value: i, int8: true)
-                            total += Double(w.d) * Double(one.xScales[b]) * Double(w.q) * Double(one.x[32 * b + i])
-                        }
-                        total += Double(LaneLayout.weight(a.format, p, row: j, value: 0, int8: true).m) * Double(one.xSums[b])
+            lanesDot(format: one.format, int8: true, blocks: one.blocks, weights: one.weights, groups: one.groups,
+                     x: { Double(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
+        }
+    }
+
+    /// One token through lane-layout weights (`int8`: q4's layout for 8-bit activations), value by value:
+    /// Σ_blocks d·dx·q·x + m·sx per row.
+    private static func lanesDot(format: QuantizedFormat, int8: Bool, blocks: Int, weights: UnsafeRawPointer, groups: Int,
+                                 x: (Int) -> Double, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>,
+                                 y: UnsafeMutablePointer<Float>) {
+        for g in 0..<groups {
+            for j in 0..<LaneLayout.rows {
+                var total = 0.0
+                for b in 0..<blocks {
+                    let p = weights + (g * blocks + b) * LaneLayout.blockBytes(format)
+                    for i in 0..<32 {
+                        let w = LaneLayout.weight(format, p, row: j, value: i, int8: int8)
+                        total += Double(w.d) * Double(xScales[b]) * Double(w.q) * x(32 * b + i)
                     }
-                    one.y[16 * g + j] = Float(total)
+                    total += Double(LaneLayout.weight(format, p, row: j, value: 0, int8: int8).m) * Double(xSums[b])
                 }
+                y[16 * g + j] = Float(total)
             }
         }
     }

@@ -187,31 +187,10 @@ extension ISAKernels {
                                           a.xSums, a.lds, a.y, a.ldy)
         }
         #else
-        // Portable: the same integer sums, scaled per block (for tests, and a matrix repacked before the
-        // kernel set was switched). Scalar: SIMD16 conversions would instantiate stdlib specialisations
-        // the linker could share with the AVX-512 build (scripts/check-isa.sh).
-        let stride = LaneLayout.blockBytes(a.format)
         for t in 0..<a.tokens {
             let one = a.token(t)
-            for g in 0..<a.groups {
-                for j in 0..<LaneLayout.rows {
-                    var acc: Float = 0
-                    for b in 0..<a.blocks {
-                        let p = a.weights + (g * a.blocks + b) * stride
-                        // One sum per scale: q8 scales each half of the block.
-                        let width = a.format == .q8 ? 16 : 32
-                        for first in Swift.stride(from: 0, to: 32, by: width) {
-                            var total: Int32 = 0
-                            for i in first..<(first + width) {
-                                total &+= LaneLayout.weight(a.format, p, row: j, value: i).q &* Int32(one.x[32 * b + i])
-                            }
-                            acc = acc + Float(total) * (LaneLayout.weight(a.format, p, row: j, value: first).d * one.xScales[b])
-                        }
-                        acc = acc + LaneLayout.weight(a.format, p, row: j, value: 0).m * one.xSums[b]
-                    }
-                    one.y[16 * g + j] = acc
-                }
-            }
+            portableLanesDot(format: a.format, int8: false, blocks: a.blocks, weights: a.weights, groups: a.groups,
+                             x: { Int32(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
         }
         #endif
     }
@@ -222,26 +201,42 @@ extension ISAKernels {
         tessera_lanes16_q4s8_tokens_avx512(a.weights.assumingMemoryBound(to: UInt8.self), a.groups, a.blocks, a.tokens, a.x, a.ldx,
                                            a.xScales, a.xSums, a.lds, a.y, a.ldy)
         #else
-        // Portable, scalar (see quantized16DotLanes).
         for t in 0..<a.tokens {
             let one = a.token(t)
-            for g in 0..<a.groups {
-                for j in 0..<LaneLayout.rows {
-                    var acc: Float = 0
-                    for b in 0..<a.blocks {
-                        let p = a.weights + (g * a.blocks + b) * LaneLayout.blockBytes(.q4)
-                        var total: Int32 = 0
-                        for i in 0..<32 { total &+= LaneLayout.weight(.q4, p, row: j, value: i, int8: true).q &* Int32(one.x[32 * b + i]) }
-                        let w = LaneLayout.weight(.q4, p, row: j, value: 0, int8: true)
-                        acc = acc + Float(total) * (w.d * one.xScales[b])
-                        acc = acc + w.m * one.xSums[b]
-                    }
-                    one.y[16 * g + j] = acc
-                }
-            }
+            portableLanesDot(format: .q4, int8: true, blocks: a.blocks, weights: a.weights, groups: a.groups,
+                             x: { Int32(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
         }
         #endif
     }
+
+    #if !TESSERA_AVX512
+    /// The lane kernels without VNNI (for tests, and a matrix repacked before the kernel set was
+    /// switched): per row, one exact integer sum per scale (q8: each half block) scaled per block, then
+    /// the minimum's term — the C kernel's sums and steps. Scalar: SIMD16 conversions would instantiate
+    /// stdlib specialisations the linker could share with the AVX-512 build (scripts/check-isa.sh).
+    private static func portableLanesDot(format: QuantizedFormat, int8: Bool, blocks: Int, weights: UnsafeRawPointer, groups: Int,
+                                         x: (Int) -> Int32, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>,
+                                         y: UnsafeMutablePointer<Float>) {
+        let stride = LaneLayout.blockBytes(format), width = format == .q8 ? 16 : 32
+        for g in 0..<groups {
+            for j in 0..<LaneLayout.rows {
+                var acc: Float = 0
+                for b in 0..<blocks {
+                    let p = weights + (g * blocks + b) * stride
+                    for first in Swift.stride(from: 0, to: 32, by: width) {
+                        var total: Int32 = 0
+                        for i in first..<(first + width) {
+                            total &+= LaneLayout.weight(format, p, row: j, value: i, int8: int8).q &* x(32 * b + i)
+                        }
+                        acc = acc + Float(total) * (LaneLayout.weight(format, p, row: j, value: first, int8: int8).d * xScales[b])
+                    }
+                    acc = acc + LaneLayout.weight(format, p, row: j, value: 0, int8: int8).m * xSums[b]
+                }
+                y[16 * g + j] = acc
+            }
+        }
+    }
+    #endif
 
     /// 8-bit weights (q8, q8s) times one token's 16-bit activations.
     private static func quantized16DotQ8(_ a: Quantized16DotArguments) {
