@@ -39,7 +39,7 @@ extension FlashAttention {
         case .int8(let keys, let keyScales, let values, let valueScales, let block):
             precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
             precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
-            if shape.queries <= 4 {
+            if takesDecodePath(shape) {
                 decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)
                 return
             }

@@ -90,13 +90,16 @@ public enum FlashAttention {
         return chunk
     }
 
+    /// Up to 4 queries per sequence take the split-key decode path (f32 and int8 keys alike).
+    static func takesDecodePath(_ shape: AttentionShape) -> Bool { shape.queries <= 4 }
+
     /// O = attention(Q, K, V). Chooses the decode path for up to 4 queries per sequence, at any
     /// context length: for one query the tiled path's blocked GEMMs (packing, a lone row scored as two)
     /// were a quarter of a decode step at 128 tokens of context, where the group kernels read each key
     /// and value row once for all the group's heads (SmolLM2 tg128 +12-19%, alternating binaries).
     public static func forward(_ shape: AttentionShape, _ buffers: AttentionBuffers) {
         if shape.queries == 0 { return }
-        if shape.queries <= 4 {
+        if takesDecodePath(shape) {
             decode(shape, buffers)
         } else {
             tiled(shape, buffers)

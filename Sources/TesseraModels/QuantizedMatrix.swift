@@ -11,9 +11,8 @@
 //     every one of the m activation rows passes over them, so the weights are read from memory once;
 //   - prefill (m >= 32): one f32 GEMM whose weight panels are dequantised as they are packed
 //     (KernelSet.gemmGeneratedWeights), so long prompts go at GEMM speed with unquantised activations.
-// On AVX-512 VNNI, 4-bit (Q4_0, Q4_1, Q4_K) and Q8_0/Q5_0 matrices are held in the lane layout
-// (16 rows a group, rows in the vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit
-// activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
+// On AVX-512 VNNI, every quantised matrix is held in the lane layout (16 rows a group, rows in the
+// vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
 // for prompts too (pp512 on Zen 4 ~780 -> ~1030 tokens/s; perplexity 28.4320 against 28.4322), and a
 // row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there. With
 // 8-bit activations only q4 matrices take a lane layout (their own, for vpdpbusd).
@@ -55,14 +54,19 @@ final class QuantizedMatrix: @unchecked Sendable {
         self.sourceType = sourceType
         blocks = cols / 32
         groups = lanes ? rows / LaneLayout.rows : (rows + 3) / 4
-        let bytes = groups * blocks * (lanes ? LaneLayout.blockBytes(format) : format.groupBlockBytes)
+        let bytes = groups * blocks * QuantizedMatrix.groupBlockBytes(format, lanes: lanes)
         data = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
         data.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     }
 
     deinit { data.deallocate() }
 
-    var byteCount: Int { groups * blocks * (lanes ? LaneLayout.blockBytes(format) : format.groupBlockBytes) }
+    /// Bytes of one block of a group (4 rows, or 16 in the lane layout).
+    static func groupBlockBytes(_ format: QuantizedFormat, lanes: Bool) -> Int {
+        lanes ? LaneLayout.blockBytes(format) : format.groupBlockBytes
+    }
+
+    var byteCount: Int { groups * blocks * QuantizedMatrix.groupBlockBytes(format, lanes: lanes) }
     var rowsPerGroup: Int { lanes ? LaneLayout.rows : 4 }
 
     /// Repacks a 2-D quantised tensor (rows = outputs); nil when its type has no integer form here.
@@ -145,7 +149,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// Rows stacked (Q, K, V), when all share the format and every part but the last fills its groups.
     static func stacked(_ parts: [QuantizedMatrix]) -> QuantizedMatrix? {
         guard let first = parts.first,
-              parts.allSatisfy({ $0.format == first.format && $0.lanes == first.lanes && $0.cols == first.cols }),
+              parts.allSatisfy({ $0.format == first.format && $0.lanes == first.lanes && $0.cols == first.cols
+                                 && $0.int8Activations == first.int8Activations }),
               parts.dropLast().allSatisfy({ $0.rows % $0.rowsPerGroup == 0 }) else { return nil }
         let merged = QuantizedMatrix(rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, format: first.format,
                                      lanes: first.lanes, sourceType: first.sourceType)
@@ -177,19 +182,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     private func applyLanes(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let kernels = Kernels.active
         let int8 = int8Activations
-        let quantizedBytes = (m * cols * (int8 ? 1 : 2) + 63) / 64 * 64
-        let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + 2 * m * blocks * 4)!
-        let x8 = scratch.assumingMemoryBound(to: Int8.self), x16 = scratch.assumingMemoryBound(to: Int16.self)
-        let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
+        let (x8, x16, xs) = quantizeActivations(x, m: m)
         let (blocks, cols, data, format) = (self.blocks, self.cols, self.data, self.format)
-        ThreadPool.shared.parallelFor(m) { t in
-            if int8 {
-                kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks, sums: xs + (m + t) * blocks)
-            } else {
-                kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
-                                              sums: xs + (m + t) * blocks)
-            }
-        }
         let stride = blocks * LaneLayout.blockBytes(format)
         let grain = max(1, groups / (ThreadPool.shared.threadCount * 8))
         ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
@@ -206,18 +200,19 @@ final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+    /// The m rows of x quantised per block of 32 to 8 bits (`int8Activations`) or 16, in the calling
+    /// thread's scratch (no allocation per product; a decode step makes hundreds): the values (x8 or
+    /// x16, row t at t · cols), then the scales (row t at t · blocks) and the sums (row t at
+    /// (m + t) · blocks) in xs. One token per task: a step of many decode rows would otherwise quantise
+    /// them all on the calling thread while the other threads spin.
+    private func quantizeActivations(_ x: UnsafePointer<Float>, m: Int)
+        -> (x8: UnsafeMutablePointer<Int8>, x16: UnsafeMutablePointer<Int16>, xs: UnsafeMutablePointer<Float>) {
         let kernels = Kernels.active
-        let int8 = int8Activations
-        // Per token: 8- or 16-bit blocks of the activations, their scales and their sums, in the calling
-        // thread's scratch (no allocation per product; a decode step makes hundreds).
+        let (int8, cols, blocks) = (int8Activations, self.cols, self.blocks)
         let quantizedBytes = (m * cols * (int8 ? 1 : 2) + 63) / 64 * 64
         let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + 2 * m * blocks * 4)!
-        let xq = scratch, xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
-        let x8 = xq.assumingMemoryBound(to: Int8.self), x16 = xq.assumingMemoryBound(to: Int16.self)
-        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
-        // One token per task: a step of many decode rows would otherwise quantise them all on the calling
-        // thread while the other threads spin.
+        let x8 = scratch.assumingMemoryBound(to: Int8.self), x16 = scratch.assumingMemoryBound(to: Int16.self)
+        let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
         ThreadPool.shared.parallelFor(m) { t in
             if int8 {
                 kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks,
@@ -227,6 +222,14 @@ final class QuantizedMatrix: @unchecked Sendable {
                                               sums: xs + (m + t) * blocks)
             }
         }
+        return (x8, x16, xs)
+    }
+
+    private func applyIntegers(_ x: UnsafePointer<Float>, m: Int, out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let kernels = Kernels.active
+        let int8 = int8Activations
+        let (x8, x16, xs) = quantizeActivations(x, m: m)
+        let (format, blocks, rows, groups, data, cols) = (self.format, self.blocks, self.rows, self.groups, self.data, self.cols)
         let stride = blocks * format.groupBlockBytes
         /// Groups g0 ..< g0 + count of token t into dst.
         func dot(_ t: Int, _ g0: Int, _ count: Int, _ dst: UnsafeMutablePointer<Float>) {
