@@ -12,6 +12,7 @@
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
 #endif
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -117,4 +118,17 @@ void *tessera_thread_scratch(int slot, size_t bytes) {
     scratch_buffers[slot] = aligned_alloc(64, size);
     scratch_sizes[slot] = scratch_buffers[slot] ? size : 0;
     return scratch_buffers[slot];
+}
+
+int tessera_advise_huge_pages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (bytes < 2 * huge) return 0;
+    uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (end <= start) return 0;
+    return madvise((void *)start, end - start, MADV_HUGEPAGE) == 0;
+#else
+    (void)p; (void)bytes;
+    return 0;
+#endif
 }

@@ -122,6 +122,15 @@ public protocol KernelSet {
     /// for h < `heads`, e < k, the rows j < n taken in order. Single-threaded; one pass over the values.
     static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
                                  y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
+    /// `groupScores` over key rows held as IEEE halves (an f16 KV cache), widened as they are read.
+    static func groupScoresHalf(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<UInt16>, ldw: Int,
+                                y: UnsafeMutablePointer<Float>, ldy: Int)
+    /// `groupWeightedSum` over value rows held as IEEE halves.
+    static func groupWeightedSumHalf(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<UInt16>, ldw: Int,
+                                     y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
+    /// destination[i] = the IEEE half nearest source[i] (ties to even, overflow to ±inf: `halfBitsFromFloat`).
+    /// Single-threaded (the f16 KV cache's writes).
+    static func convertToHalf(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<UInt16>, count: Int)
 
     // MARK: Quantised weights (layouts in QuantizedLayout.swift)
     /// Quantises `count` floats (a multiple of 32) to 8-bit blocks: q (count), scales and sums (count / 32).

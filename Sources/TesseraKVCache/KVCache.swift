@@ -7,8 +7,8 @@
 //            query at position p sees [p - window + 1, p], and older tokens are overwritten;
 //   sinks    StreamingLLM: the first `sinks` tokens kept for good plus a recent window, so generation
 //            can stream past the context without the perplexity blow-up of a plain window.
-// and each holds f32 or int8 rows (one scale per 16 values of a token's head: 31% of the memory and
-// bandwidth).
+// and each holds f32, f16 (half the memory and bandwidth) or int8 rows (one scale per 16 values of a
+// token's head: 31% of the memory and bandwidth).
 //
 // A layer's cache reaches attention as a few *segments*, each a run of consecutive positions stored
 // contiguously: a full layer is one segment; a ring is up to two (the wrap splits it), and a sink
@@ -80,6 +80,9 @@ public enum KVLayerPolicy: Sendable, Equatable, CustomStringConvertible {
 /// How cached keys and values are held.
 public enum KVElementType: String, Sendable, CaseIterable {
     case float32 = "f32"
+    /// IEEE half precision (llama.cpp's default cache type): half the memory and the bytes a decode
+    /// step reads; values round to 11 significant bits (relative error ≤ 2⁻¹¹) and overflow past 65504.
+    case float16 = "f16"
     /// int8 with one f32 scale per 16 values of a token's head (the head if headDim is not a multiple
     /// of 16): d = max|x| / 127.
     case int8

@@ -23,7 +23,7 @@ public final class PagedKVStorage {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.elementType = elementType
-        let headMajor = elementType == .float32
+        let headMajor = elementType != .int8
         kvLayout = headMajor ? .headMajor : .tokenMajor
         kvHeadStride = headMajor ? blockCount * blockSize * headDim : nil
         self.layers = (0..<layers).map { _ in
@@ -31,7 +31,7 @@ public final class PagedKVStorage {
         }
     }
 
-    /// How the pages' rows are laid out: head-major f32 (one head's slots contiguous, heads
+    /// How the pages' rows are laid out: head-major f32 or f16 (one head's slots contiguous, heads
     /// `kvHeadStride` elements apart) or token-major int8.
     public let kvLayout: KVLayout
     /// Elements from one kv head's slots to the next's (head-major pages); nil when token-major.

@@ -1,23 +1,25 @@
 // The storage under every cache kind: `capacity` slots, each one token's keys and values for all KV
-// heads (but see below for head-major f32 rows), as f32 (kvHeads, headDim) or int8 (kvHeads, headDim)
+// heads (but see below for head-major rows), as f32 or f16 (kvHeads, headDim), or int8 (kvHeads, headDim)
 // plus one f32 scale per block of 16 values (per head when headDim is not a multiple of 16): 1.25
 // bytes a value, 31% of f32. The block size is Qwen2.5's doing: its keys carry a few very large
 // channels that crush the rest of their block. Perplexity change vs f32 on Qwen2.5-0.5B (hamlet
 // excerpt, ctx 256): one scale per head of 64 +3.7%, blocks of 32 +3.0%, 16 +0.8%, 8 +0.2%; SmolLM2
-// and Gemma 3 stay under 0.1% already at 32.
+// and Gemma 3 stay under 0.1% already at 32. f16 rows (llama.cpp's default) are half of f32 and
+// rounded to nearest: the decode kernels widen them as they read (vcvtph2ps).
 //
-// f32 rows may instead be held head by head — (kvHeads, capacity, headDim); the layered caches do —
+// f32 and f16 rows may instead be held head by head — (kvHeads, capacity, headDim); the layered caches do —
 // so that a decode task, which reads one head, streams it sequentially: token-major, a head is 256
 // bytes of every 768 (SmolLM2's 3 heads of 64) and decode attention read at 0.35 of the memory
 // bandwidth against 0.75 head-major (16k tokens, alternating call by call in one process). The paged
-// store's f32 blocks are head-major too; int8 rows stay token-major (their scales follow the token).
+// store's f32 and f16 blocks are head-major too; int8 rows stay token-major (their scales follow the token).
+import CTesseraCPU
 import TesseraCore
 import TesseraKernels
 
 final class TokenRows {
     let kvHeads: Int, headDim: Int
     let type: KVElementType
-    /// f32 only: slots stored (kvHeads, capacity, headDim) rather than (capacity, kvHeads, headDim).
+    /// f32 and f16 only: slots stored (kvHeads, capacity, headDim) rather than (capacity, kvHeads, headDim).
     let headMajor: Bool
     /// int8: values per scale.
     let block: Int
@@ -28,7 +30,7 @@ final class TokenRows {
     private var valueScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
     init(kvHeads: Int, headDim: Int, type: KVElementType, capacity: Int, headMajor: Bool = false) {
-        precondition(!headMajor || type == .float32, "only f32 rows are held head-major")
+        precondition(!headMajor || type != .int8, "int8 rows are token-major (their scales follow the token)")
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.type = type
@@ -42,7 +44,13 @@ final class TokenRows {
     }
 
     private var rowElements: Int { kvHeads * headDim }
-    private var elementBytes: Int { type == .float32 ? 4 : 1 }
+    private var elementBytes: Int {
+        switch type {
+        case .float32: 4
+        case .float16: 2
+        case .int8: 1
+        }
+    }
     private var scaleCount: Int { type == .int8 ? kvHeads * headDim / block : 0 }
 
     /// Bytes of one slot: keys and values (and their scales).
@@ -56,6 +64,7 @@ final class TokenRows {
         let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, newCapacity * rowBytes), alignment: 64)
         let ks = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
         let vs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
+        tessera_advise_huge_pages(k, newCapacity * rowBytes); tessera_advise_huge_pages(v, newCapacity * rowBytes)
         if headMajor {  // each head's first `count` slots move to its new place
             let headBytes = headDim * elementBytes
             for h in 0..<kvHeads {
@@ -73,7 +82,8 @@ final class TokenRows {
         capacity = newCapacity
     }
 
-    /// Stores `count` tokens, each (kvHeads, headDim), in slots slot..<slot+count (quantising for int8).
+    /// Stores `count` tokens, each (kvHeads, headDim), in slots slot..<slot+count (rounding for f16,
+    /// quantising for int8).
     func write(slot: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {
         precondition(slot >= 0 && slot + count <= capacity, "KV slots \(slot)..<\(slot + count) outside \(capacity)")
         let row = rowElements
@@ -89,6 +99,18 @@ final class TokenRows {
         case .float32:
             (keys.assumingMemoryBound(to: Float.self) + slot * row).update(from: k, count: count * row)
             (values.assumingMemoryBound(to: Float.self) + slot * row).update(from: v, count: count * row)
+        case .float16 where headMajor:
+            let kernels = Kernels.active
+            let keyBase = keys.assumingMemoryBound(to: UInt16.self), valueBase = values.assumingMemoryBound(to: UInt16.self)
+            for t in 0..<count {
+                for h in 0..<kvHeads {
+                    kernels.convertToHalf(k + (t * kvHeads + h) * headDim, keyBase + (h * capacity + slot + t) * headDim, count: headDim)
+                    kernels.convertToHalf(v + (t * kvHeads + h) * headDim, valueBase + (h * capacity + slot + t) * headDim, count: headDim)
+                }
+            }
+        case .float16:
+            Kernels.active.convertToHalf(k, keys.assumingMemoryBound(to: UInt16.self) + slot * row, count: count * row)
+            Kernels.active.convertToHalf(v, values.assumingMemoryBound(to: UInt16.self) + slot * row, count: count * row)
         case .int8:
             let kernels = Kernels.active
             let blocks = count * row / block
@@ -135,6 +157,9 @@ final class TokenRows {
         case .float32:
             return .float32(keys: UnsafePointer(keys.assumingMemoryBound(to: Float.self) + slot * row),
                             values: UnsafePointer(values.assumingMemoryBound(to: Float.self) + slot * row))
+        case .float16:
+            return .float16(keys: UnsafePointer(keys.assumingMemoryBound(to: UInt16.self) + slot * row),
+                            values: UnsafePointer(values.assumingMemoryBound(to: UInt16.self) + slot * row))
         case .int8:
             return .int8(keys: UnsafePointer(keys.assumingMemoryBound(to: Int8.self) + slot * row),
                          keyScales: UnsafePointer(keyScales + slot * scaleCount),

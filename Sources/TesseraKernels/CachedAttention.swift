@@ -1,4 +1,4 @@
-// Attention over keys and values as a KV cache holds them — f32 or int8 rows — and the log-sum-exp
+// Attention over keys and values as a KV cache holds them — f32, f16 or int8 rows — and the log-sum-exp
 // merge that joins attention computed over separate runs of keys.
 //
 // int8 rows carry one scale per block of `block` values (16 in the KV cache; see TokenRows.swift):
@@ -21,6 +21,8 @@ import Glibc
 /// Keys and values for attention, token-major (keys, kvHeads, headDim).
 public enum AttentionKV: @unchecked Sendable {
     case float32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
+    /// IEEE halves, laid out as f32 rows would be.
+    case float16(keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>)
     /// int8 rows with scales (keys, kvHeads, headDim / block): value (t, h, e) is
     /// scales[(t · kvHeads + h) · headDim / block + e / block] · q[t, h, e].
     case int8(keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>, values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>,
@@ -28,7 +30,7 @@ public enum AttentionKV: @unchecked Sendable {
 }
 
 extension FlashAttention {
-    /// Attention of `q` over keys and values held as f32 or int8 (batch 1, token-major). Writes the
+    /// Attention of `q` over keys and values held as f32, f16 or int8 (batch 1; int8 token-major). Writes the
     /// output and, when given, the log-sum-exp per (query head, query).
     public static func forward(_ shape: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV,
                                output: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>? = nil) {
@@ -36,6 +38,19 @@ extension FlashAttention {
         switch kv {
         case .float32(let keys, let values):
             forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: output, logSumExp: logSumExp))
+        case .float16(let keys, let values):
+            if takesDecodePath(shape) {
+                decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)
+                return
+            }
+            // Prefill is compute-bound: the halves are widened once (in the same layout) for the tiled kernel.
+            let count = shape.keys * shape.kvHeads * shape.headDim
+            let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
+            defer { k.deallocate(); v.deallocate() }
+            let widened = widenHalves(keys, layout: shape, into: k)
+            _ = widenHalves(values, layout: shape, into: v)
+            forward(widened, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
         case .int8(let keys, let keyScales, let values, let valueScales, let block):
             precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
             precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
@@ -51,6 +66,25 @@ extension FlashAttention {
             dequantizeRows(values, scales: valueScales, rows: count / block, cols: block, into: v)
             forward(shape, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
         }
+    }
+
+    /// The `shape.keys` rows of every kv head, as halves laid out per `shape` (token- or head-major, batch 1),
+    /// widened into `x` (keys · kvHeads · headDim floats) in the same layout, heads packed together;
+    /// returns the shape that reads them there.
+    static func widenHalves(_ h: UnsafePointer<UInt16>, layout shape: AttentionShape, into x: UnsafeMutablePointer<Float>) -> AttentionShape {
+        precondition(shape.batch == 1, "f16 keys and values are a cache's: batch 1")
+        let kernels = Kernels.active
+        var widened = shape
+        if shape.kvLayout == .tokenMajor {
+            kernels.convertToFloat(h, format: .f16, x, count: shape.keys * shape.kvHeads * shape.headDim)
+        } else {
+            widened.kvHeadStride = shape.keys * shape.headDim
+            for head in 0..<shape.kvHeads {
+                kernels.convertToFloat(h + shape.kvOffset(batch: 0, token: 0, head: head), format: .f16,
+                                       x + widened.kvOffset(batch: 0, token: 0, head: head), count: shape.keys * shape.headDim)
+            }
+        }
+        return widened
     }
 
     /// x[r, :] = scales[r] · q[r, :], in parallel over rows.

@@ -416,7 +416,7 @@ public enum KernelConformance {
 
     /// Every one of the 65536 f16 and bf16 bit patterns must convert exactly (NaN stays NaN).
     public static func convert(_ kernels: any KernelSet.Type) -> KernelCheckResult {
-        var tally = Tally(kernel: "f16/bf16 -> f32", kernelSet: kernels.name)
+        var tally = Tally(kernel: "f16/bf16 <-> f32", kernelSet: kernels.name)
         let bits = (0...UInt16.max).map { $0 }
         for format in [HalfFormat.f16, .bf16] {
             var found = [Float](repeating: 0, count: bits.count)
@@ -427,6 +427,17 @@ public enum KernelConformance {
             }
             tally.compare(found, expected, atol: 0, rtol: 0, "\(format) all bit patterns")
         }
+        // f32 -> f16 (the f16 KV cache's writes) must give `halfBitsFromFloat`'s bits: every half, the
+        // midpoint above each (ties to even), values from far below the subnormals to past the largest
+        // half, infinities and NaN (any NaN matches).
+        let halves = bits.map(floatFromHalfBits).filter { !$0.isNaN }
+        var floats = halves + halves.map { Float(bitPattern: $0.bitPattern + 0x1000) }
+        for scale: Float in [1e-9, 1e-6, 1e-3, 1, 1e3, 7e4] { floats += randomFloats(1000, seed: 31, scale: scale) }
+        floats += [.infinity, -.infinity, .nan, 65519, 65520, -65520, 1e30]
+        var halfBits = [UInt16](repeating: 0, count: floats.count)
+        kernels.convertToHalf(floats, &halfBits, count: floats.count)
+        func comparable(_ h: UInt16) -> Float { h & 0x7c00 == 0x7c00 && h & 0x3ff != 0 ? .nan : Float(h) }
+        tally.compare(halfBits.map(comparable), floats.map { comparable(halfBitsFromFloat($0)) }, atol: 0, rtol: 0, "f32 -> f16")
         return tally.result
     }
 
@@ -624,15 +635,26 @@ public enum KernelConformance {
                 kernels.groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ld, y: &found, ldy: lds)
                 ReferenceKernels.groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ld, y: &expected, ldy: lds)
                 tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "scores \(heads) heads \(n)x\(k)")
+                // The same rows as IEEE halves (an f16 KV cache), against the reference over the widened halves.
+                let halves = w.map(halfBitsFromFloat)
+                kernels.groupScoresHalf(heads: heads, n: n, k: k, q: q, ldq: ldq, w: halves, ldw: ld, y: &found, ldy: lds)
+                ReferenceKernels.groupScoresHalf(heads: heads, n: n, k: k, q: q, ldq: ldq, w: halves, ldw: ld, y: &expected, ldy: lds)
+                tally.compare(found, expected, atol: 2e-6 * Float(k).squareRoot() + 1e-6, rtol: 1e-5, "f16 scores \(heads) heads \(n)x\(k)")
                 let p = randomFloats(heads * lds, seed: 76)
                 for accumulate in [false, true] {
                     var sums = randomFloats(heads * ldq, seed: 77)
-                    var expectedSums = sums
+                    var expectedSums = sums, halfSums = sums, expectedHalfSums = sums
                     kernels.groupWeightedSum(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ld, y: &sums, ldy: ldq, accumulate: accumulate)
                     ReferenceKernels.groupWeightedSum(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ld, y: &expectedSums, ldy: ldq,
                                                       accumulate: accumulate)
                     tally.compare(sums, expectedSums, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5,
                                   "values \(heads) heads \(n)x\(k) acc=\(accumulate)")
+                    kernels.groupWeightedSumHalf(heads: heads, n: n, k: k, x: p, ldx: lds, w: halves, ldw: ld, y: &halfSums, ldy: ldq,
+                                                 accumulate: accumulate)
+                    ReferenceKernels.groupWeightedSumHalf(heads: heads, n: n, k: k, x: p, ldx: lds, w: halves, ldw: ld, y: &expectedHalfSums,
+                                                          ldy: ldq, accumulate: accumulate)
+                    tally.compare(halfSums, expectedHalfSums, atol: 2e-6 * Float(n).squareRoot() + 1e-6, rtol: 1e-5,
+                                  "f16 values \(heads) heads \(n)x\(k) acc=\(accumulate)")
                 }
             }
         }

@@ -162,7 +162,7 @@ public enum FlashAttention {
         decode(s, q: buffers.q, kv: .float32(keys: buffers.k, values: buffers.v), output: buffers.output, logSumExp: buffers.logSumExp)
     }
 
-    /// The decode path over f32 or int8 keys and values (int8: token-major, block-scaled).
+    /// The decode path over f32, f16 or int8 keys and values (int8: token-major, block-scaled).
     static func decode(_ s: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV, output: UnsafeMutablePointer<Float>,
                        logSumExp: UnsafeMutablePointer<Float>?) {
         let kernels = Kernels.active
@@ -190,6 +190,9 @@ public enum FlashAttention {
                 case .float32(let keys, _):
                     kernels.groupScores(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
                                         y: scores, ldy: chunk)
+                case .float16(let keys, _):
+                    kernels.groupScoresHalf(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
+                                            y: scores, ldy: chunk)
                 case .int8(let keys, let keyScales, _, _, let block):
                     let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
                     for g in 0..<s.group {
@@ -203,6 +206,9 @@ public enum FlashAttention {
                 case .float32(_, let values):
                     kernels.groupWeightedSum(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset, ldw: s.keyStride,
                                              y: out, ldy: d, accumulate: false)
+                case .float16(_, let values):
+                    kernels.groupWeightedSumHalf(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset,
+                                                 ldw: s.keyStride, y: out, ldy: d, accumulate: false)
                 case .int8(_, _, let values, let valueScales, let block):
                     let blocks = d / block
                     for g in 0..<s.group {

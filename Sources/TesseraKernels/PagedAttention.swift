@@ -4,16 +4,17 @@
 // Decode (a few queries) is bound by reading K and V, so it reads the pages where they are: the keys
 // are split into chunks of whole pages, one task per (kv head, chunk); each task scores its chunk page
 // by page (a GEMV per page into one score row), takes the online softmax over the chunk, and sums the
-// values page by page; the chunks are merged by their (max, sum) as in flash decoding. f32 and int8
-// pages alike.
+// values page by page; the chunks are merged by their (max, sum) as in flash decoding. f32, f16 and
+// int8 pages alike.
 //
 // Prefill (many queries) is bound by arithmetic, so the pages are gathered once into contiguous f32
-// rows (int8 widened) and the tiled flash kernel runs on them; the copy is O(keys · headDim) against
+// rows (f16 and int8 widened) and the tiled flash kernel runs on them; the copy is O(keys · headDim) against
 // the kernel's O(queries · keys · headDim).
 //
 // Pages are token-major (`shape.kvLayout == .tokenMajor`: a page's rows are (tokens, kvHeads, headDim))
 // or head-major (each page pointer is its block's first row of kv head 0, and head h's rows are
-// `shape.kvHeadStride` elements on, contiguous within the page); int8 pages are token-major.
+// `shape.kvHeadStride` elements on, contiguous within the page); f32 and f16 pages are head-major in
+// the paged store, int8 pages token-major.
 import TesseraCore
 
 /// One sequence's attention in a batched call.
@@ -85,6 +86,14 @@ public enum PagedAttention {
             case .float32(let keys, let values):
                 dk.update(from: keys, count: count * row)
                 dv.update(from: values, count: count * row)
+            case .float16(let keys, let values) where s.kvLayout == .headMajor:
+                for h in 0..<s.kvHeads {
+                    convertHalfRows(keys + h * s.kvHeadStride, k + h * s.keys * d + p * pageSize * d, count: count * d)
+                    convertHalfRows(values + h * s.kvHeadStride, v + h * s.keys * d + p * pageSize * d, count: count * d)
+                }
+            case .float16(let keys, let values):
+                convertHalfRows(keys, dk, count: count * row)
+                convertHalfRows(values, dv, count: count * row)
             case .int8(let keys, let keyScales, let values, let valueScales, let block):
                 for i in 0..<(count * row / block) {
                     let dK = keyScales[i], dV = valueScales[i]
@@ -143,6 +152,10 @@ public enum PagedAttention {
                     case .float32(let keys, _):
                         kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d,
                                             w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at, ldy: chunk)
+                    case .float16(let keys, _):
+                        kernels.groupScoresHalf(heads: s.group, n: count, k: d, q: queries, ldq: d,
+                                                w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at,
+                                                ldy: chunk)
                     case .int8(let keys, let keyScales, _, _, let block):
                         let blocks = d / block
                         for g in 0..<s.group {
@@ -159,6 +172,10 @@ public enum PagedAttention {
                         kernels.groupWeightedSum(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
                                                  w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
                                                  ldy: d, accumulate: at > 0)
+                    case .float16(_, let values):
+                        kernels.groupWeightedSumHalf(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
+                                                     w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
+                                                     ldy: d, accumulate: at > 0)
                     case .int8(_, _, let values, let valueScales, let block):
                         let blocks = d / block
                         for g in 0..<s.group {
@@ -176,6 +193,12 @@ public enum PagedAttention {
             FlashAttention.mergeChunks(call.shape, chunks: chunkCounts[index], partialMax: partialMax + r, partialSum: partialSum + r,
                                        partialOut: partialOut + r * call.shape.headDim, output: call.output, logSumExp: nil)
         }
+    }
+
+    /// `count` halves widened to floats.
+    @inline(__always)
+    static func convertHalfRows(_ h: UnsafePointer<UInt16>, _ x: UnsafeMutablePointer<Float>, count: Int) {
+        Kernels.active.convertToFloat(h, format: .f16, x, count: count)
     }
 
     /// Calls `body(page, first row in the page, rows, offset from j0)` for the pages covering keys [j0, j1).

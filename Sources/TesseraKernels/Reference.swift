@@ -64,6 +64,18 @@ public enum ReferenceKernels {
         for h in 0..<heads { gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x + h * ldx, y: y + h * ldy, accumulate: accumulate) }
     }
 
+    public static func groupScoresHalf(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<UInt16>,
+                                       ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let rows = (0..<(n == 0 ? 0 : (n - 1) * ldw + k)).map { floatFromHalfBits(w[$0]) }
+        groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: rows, ldw: ldw, y: y, ldy: ldy)
+    }
+
+    public static func groupWeightedSumHalf(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<UInt16>,
+                                            ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let rows = (0..<(n == 0 ? 0 : (n - 1) * ldw + k)).map { floatFromHalfBits(w[$0]) }
+        groupWeightedSum(heads: heads, n: n, k: k, x: x, ldx: ldx, w: rows, ldw: ldw, y: y, ldy: ldy, accumulate: accumulate)
+    }
+
     public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,
                                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         for p in 0..<k {

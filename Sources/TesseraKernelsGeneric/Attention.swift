@@ -21,10 +21,43 @@ extension ISAKernels {
     public static func groupWeightedSum(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>,
                                         ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         #if TESSERA_AVX2 || TESSERA_AVX512
-        if tessera_group_values64_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) != 0 { return }
         if k % 8 == 0 { return tessera_group_values_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
         #endif
         for h in 0..<heads { gemvTransposed(n: n, k: k, w: w, ldw: ldw, x: x + h * ldx, y: y + h * ldy, accumulate: accumulate) }
+    }
+
+    public static func groupScoresHalf(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<UInt16>,
+                                       ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        if k % 8 == 0 { return tessera_group_scores_f16_avx2(q, ldq, heads, w, ldw, n, k, y, ldy) }
+        #endif
+        widened(n: n, k: k, w: w, ldw: ldw) { groupScores(heads: heads, n: n, k: k, q: q, ldq: ldq, w: $0, ldw: k, y: y, ldy: ldy) }
+    }
+
+    public static func groupWeightedSumHalf(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<UInt16>,
+                                            ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        if k % 8 == 0 { return tessera_group_values_f16_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
+        #endif
+        widened(n: n, k: k, w: w, ldw: ldw) {
+            groupWeightedSum(heads: heads, n: n, k: k, x: x, ldx: ldx, w: $0, ldw: k, y: y, ldy: ldy, accumulate: accumulate)
+        }
+    }
+
+    /// The n rows of k halves (row stride ldw) widened into contiguous floats for `body` (the portable path).
+    static func widened(n: Int, k: Int, w: UnsafePointer<UInt16>, ldw: Int, _ body: (UnsafePointer<Float>) -> Void) {
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * k))
+        defer { rows.deallocate() }
+        for i in 0..<n { convertHalfRow(w + i * ldw, format: .f16, rows + i * k, count: k) }
+        body(rows)
+    }
+
+    public static func convertToHalf(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<UInt16>, count: Int) {
+        #if TESSERA_AVX2 || TESSERA_AVX512
+        tessera_float_to_half_avx2(source, destination, count)
+        #else
+        for i in 0..<count { destination[i] = halfBitsFromFloat(source[i]) }
+        #endif
     }
 
     public static func gemvTransposed(n: Int, k: Int, w: UnsafePointer<Float>, ldw: Int, x: UnsafePointer<Float>,

@@ -23,12 +23,16 @@ struct BenchBatch: ParsableCommand {
     @Option(name: .customShort("d"), help: "Tokens already in each sequence's pages.") var depth = 128
     @Option(name: .customShort("n"), help: "Decode steps timed per repeat.") var steps = 16
     @Option(name: .customShort("r"), help: "Repeats (the median is reported).") var repeats = 3
+    @Option(help: "KV cache element type of the pages: f16 (the default, as serve's), f32 or int8.") var kvType = "f16"
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func run() throws {
         try compute.apply()
         guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 >= 1 }), depth >= 1, steps >= 1, repeats >= 1 else {
             throw ValidationError("batch sizes, -d, -n and -r must be at least 1")
+        }
+        guard let elementType = KVElementType(rawValue: kvType) else {
+            throw ValidationError("--kv-type must be f32, f16 or int8, got '\(kvType)'")
         }
         let loaded = try modelOptions.load()
         let model = loaded.model
@@ -38,7 +42,7 @@ struct BenchBatch: ParsableCommand {
         let blockSize = 16, perSequence = (depth + steps + blockSize - 1) / blockSize
         let largest = batchSizes.max()!
         let cache = PagedKVStorage(layers: model.config.layerCount, blockCount: largest * perSequence, blockSize: blockSize,
-                                   kvHeads: model.config.kvHeadCount, headDim: model.config.headDim)
+                                   kvHeads: model.config.kvHeadCount, headDim: model.config.headDim, elementType: elementType)
         var rng = SeededGenerator(seed: 7)
         let vocab = UInt64(min(model.config.vocabularySize, loaded.tokenizer.vocabularySize))
         let tables = (0..<largest).map { s in Array((s * perSequence)..<((s + 1) * perSequence)) }
@@ -72,7 +76,7 @@ struct BenchBatch: ParsableCommand {
         var report = BenchReport(benchmark: "batch", environment: [
             "model": loaded.path, "precision": model.precision.rawValue, "threads": "\(ThreadPool.shared.threadCount)",
             "kernels": "\(Kernels.activeID)", "cpu": CPUFeatures.current.brand, "depth": "\(depth)", "steps": "\(steps)",
-            "repeats": "\(repeats)"])
+            "repeats": "\(repeats)", "kv type": kvType])
         for n in batchSizes {
             let seconds = n == 1 ? single : try stepSeconds(n)
             report.add(BenchRow(name: "decode step, batch \(n)", value: Double(n) / seconds, unit: "tokens/s",

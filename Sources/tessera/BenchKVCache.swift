@@ -36,7 +36,7 @@ struct BenchKVCache: ParsableCommand {
         var rng = SeededGenerator(seed: 42)
         let vocab = UInt64(min(model.config.vocabularySize, loaded.tokenizer.vocabularySize))
         let tokens = (0..<(depth + generate * (repeats + 1))).map { _ in Int32(rng.next() % vocab) }
-        let kinds: [(String, KVCacheOptions)] = [KVElementType.float32, .int8].flatMap { type in
+        let kinds: [(String, KVCacheOptions)] = [KVElementType.float32, .float16, .int8].flatMap { type in
             [("full \(type.rawValue)", KVCacheOptions(policy: .full, elementType: type, maxTokens: depth + generate * (repeats + 1))),
              ("window \(kvWindow) \(type.rawValue)", KVCacheOptions(policy: .window(kvWindow), elementType: type)),
              ("sinks \(kvSinks)+\(kvWindow - kvSinks) \(type.rawValue)",

@@ -97,6 +97,15 @@ enum BrokenKernels: KernelSet {
                                  y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         base.groupWeightedSum(heads: heads, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw, y: y, ldy: ldy, accumulate: accumulate)
     }
+    static func groupScoresHalf(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<UInt16>, ldw: Int,
+                                y: UnsafeMutablePointer<Float>, ldy: Int) {
+        base.groupScoresHalf(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ldw, y: y, ldy: ldy)
+    }
+    static func groupWeightedSumHalf(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<UInt16>, ldw: Int,
+                                     y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        base.groupWeightedSumHalf(heads: heads, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw, y: y, ldy: ldy, accumulate: accumulate)
+    }
+    static func convertToHalf(_ s: UnsafePointer<Float>, _ d: UnsafeMutablePointer<UInt16>, count: Int) { base.convertToHalf(s, d, count: count) }
     static func scaleScores(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, scale: Float, softcap: Float) {
         base.scaleScores(s, rows: rows, cols: cols, ld: ld, scale: scale, softcap: softcap)
     }

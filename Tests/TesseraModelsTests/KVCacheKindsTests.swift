@@ -170,21 +170,57 @@ final class KVCacheKindsTests: XCTestCase {
                                                           shape: shape).output
                 for i in 0..<(heads * d) { worst = max(worst, abs(output[p * heads * d + i] - Float(expected[i]))) }
             }
-            // int8 rows: one step of 1/127 of each row's largest value, through the softmax.
-            XCTAssertLessThan(worst, type == .float32 ? 1e-5 : 2e-2, "\(type)")
+            // f16 rows: 2^-11 of each value; int8 rows: one step of 1/127 of each block's largest value,
+            // through the softmax.
+            let tolerance: Float = switch type {
+            case .float32: 1e-5
+            case .float16: 2e-3
+            case .int8: 2e-2
+            }
+            XCTAssertLessThan(worst, tolerance, "\(type)")
         }
     }
 
-    /// int8 keys and values: logits within 2% of the largest logit of the f32 cache's, and the same
-    /// greedy token, on every position of a 48-token sequence (prefill, chunk and decode).
-    func testInt8KVStaysWithinTolerance() throws {
+    /// int8 keys and values: logits within 2% of the largest logit of the f32 cache's, f16 ones within
+    /// 0.2%, on every position of a 48-token sequence (prefill, chunk and decode).
+    func testReducedKVTypesStayWithinTolerance() throws {
         for name in ["tiny-llama", "tiny-gemma3", "tiny-qwen2"] {
             let model = try load(name)
             let tokens = randomTokens(48, seed: 5)
             let f32 = try incrementalLogits(model, tokens, cache: model.makeCache(KVCacheOptions()))
-            let int8 = try incrementalLogits(model, tokens, cache: model.makeCache(KVCacheOptions(elementType: .int8)))
             let scale = f32.map(abs).max()!
-            XCTAssertLessThan(maxDifference(f32, int8, vocab: 256) / scale, 0.02, name)
+            for (type, tolerance) in [(KVElementType.int8, Float(0.02)), (.float16, 0.002)] {
+                let reduced = try incrementalLogits(model, tokens, cache: model.makeCache(KVCacheOptions(elementType: type)))
+                XCTAssertLessThan(maxDifference(f32, reduced, vocab: 256) / scale, tolerance, "\(name) \(type)")
+            }
+        }
+    }
+
+    /// The f16 paths (decode: scores and value sums widened as they are read; prefill: the rows widened
+    /// once) equal f32 attention over the same rows widened, token-major and head-major (a head stride
+    /// longer than the keys, as a cache with spare slots has), for 1, 3 and 9 queries and a window.
+    func testF16AttentionEqualsAttentionOverTheWidenedRows() throws {
+        let heads = 8, kvHeads = 2, d = 64, keys = 700, stride = 800
+        let count = kvHeads * stride * d  // room for either layout
+        let halves = KernelConformance.randomFloats(2 * count, seed: 9, scale: 2).map(halfBitsFromFloat)
+        let widened = halves.map(floatFromHalfBits)
+        for layout in [KVLayout.tokenMajor, .headMajor] {
+            for (queries, window) in [(1, nil), (3, nil), (9, nil), (1, 300)] as [(Int, Int?)] {
+                let q = KernelConformance.randomFloats(queries * heads * d, seed: 10)
+                let shape = AttentionShape(queries: queries, keys: keys, queryHeads: heads, kvHeads: kvHeads, headDim: d,
+                                           mask: AttentionMask(causal: true, window: window), kvLayout: layout,
+                                           kvHeadStride: layout == .headMajor ? stride * d : nil)
+                var found = [Float](repeating: 0, count: queries * heads * d), expected = found
+                halves.withUnsafeBufferPointer { h in
+                    FlashAttention.forward(shape, q: q, kv: .float16(keys: h.baseAddress!, values: h.baseAddress! + count), output: &found)
+                }
+                widened.withUnsafeBufferPointer { w in
+                    FlashAttention.forward(shape, q: q, kv: .float32(keys: w.baseAddress!, values: w.baseAddress! + count), output: &expected)
+                }
+                var worst: Float = 0
+                for i in found.indices { worst = max(worst, abs(found[i] - expected[i])) }
+                XCTAssertLessThan(worst, 1e-5, "\(layout), \(queries) queries, window \(String(describing: window))")
+            }
         }
     }
 
@@ -234,6 +270,8 @@ final class KVCacheKindsTests: XCTestCase {
         XCTAssertEqual(streaming.tokens(fittingBytes: 1 << 20), Int.max)
         let int8 = try gemma.makeCache(KVCacheOptions(elementType: .int8))
         XCTAssertEqual(int8.bytesPerTokenPerLayer, 2 * (2 * 16 + 2 * 4))  // head 16: one scale per head
+        let f16 = try gemma.makeCache(KVCacheOptions(elementType: .float16))
+        XCTAssertEqual(f16.bytesPerTokenPerLayer, perToken / 2)
         _ = try gemma.forward(randomTokens(40, seed: 3), cache: cache)
         XCTAssertEqual(cache.length, 40)
         XCTAssertEqual(cache.heldTokens, (2 * 40 + 2 * 15) / 4)

@@ -131,16 +131,18 @@ final class RealModelTests: XCTestCase {
         print("\(name): two matrix paths: \(model.hasPanelPath)")
     }
 
-    /// int8 KV rows against f32 ones on the same weights: the top-1 token is the same at every position
-    /// of the golden text where the f32 cache's top two are more than 0.25 apart (but `allowedFlips`),
-    /// and no logit moves by more than `tolerance` of the row's largest. Qwen2.5's keys have outlier
-    /// channels (see TokenRows.swift), so its bounds are looser: measured 0.126 and one flip.
-    func checkInt8KV(_ name: String, tolerance: Float = 0.05, allowedFlips: Int = 0) throws {
+    /// int8 or f16 KV rows against f32 ones on the same weights: the top-1 token is the same at every
+    /// position of the golden text where the f32 cache's top two are more than 0.25 apart (but
+    /// `allowedFlips`), and no logit moves by more than `tolerance` of the row's largest. Qwen2.5's keys
+    /// have outlier channels (see TokenRows.swift), so its int8 bounds are looser: measured 0.126 and
+    /// one flip.
+    func checkReducedKV(_ name: String, _ type: KVElementType = .int8, tolerance: Float = 0.05, allowedFlips: Int = 0) throws {
         let (golden, path) = try golden(name)
         let model = try ModelRegistry.load(path: path, precision: .fast)
         let f32 = try model.forward(golden.text_ids, cache: model.makeCache(), logits: .all)
-        let int8 = try model.forward(golden.text_ids, cache: model.makeCache(KVCacheOptions(elementType: .int8)), logits: .all)
-        compareLogits(name, "int8 KV", f32, int8, vocabulary: model.config.vocabularySize, tolerance: tolerance, allowedFlips: allowedFlips)
+        let reduced = try model.forward(golden.text_ids, cache: model.makeCache(KVCacheOptions(elementType: type)), logits: .all)
+        compareLogits(name, "\(type.rawValue) KV", f32, reduced, vocabulary: model.config.vocabularySize, tolerance: tolerance,
+                      allowedFlips: allowedFlips)
     }
 
     /// 8-bit activations (`--precision int8`: on AVX-512 the q4 lane kernel with vpdpbusd, prompts
@@ -174,9 +176,12 @@ final class RealModelTests: XCTestCase {
     func testSmolLM2PrefixHitSameBits() throws { try checkPrefixHitBits("smollm2") }
     func testGemma3PrefixHitSameBits() throws { try checkPrefixHitBits("gemma3") }
     func testSmolLM2Exact() throws { try checkExact("smollm2") }
-    func testSmolLM2Int8KV() throws { try checkInt8KV("smollm2") }
-    func testGemma3Int8KV() throws { try checkInt8KV("gemma3") }
-    func testQwen25Int8KV() throws { try checkInt8KV("qwen25", tolerance: 0.2, allowedFlips: 2) }
+    func testSmolLM2Int8KV() throws { try checkReducedKV("smollm2") }
+    func testGemma3Int8KV() throws { try checkReducedKV("gemma3") }
+    func testQwen25Int8KV() throws { try checkReducedKV("qwen25", tolerance: 0.2, allowedFlips: 2) }
+    func testSmolLM2F16KV() throws { try checkReducedKV("smollm2", .float16, tolerance: 0.01) }
+    func testGemma3F16KV() throws { try checkReducedKV("gemma3", .float16, tolerance: 0.01) }
+    func testQwen25F16KV() throws { try checkReducedKV("qwen25", .float16, tolerance: 0.01) }
     func testSmolLM2Fast() throws { try checkFast("smollm2") }
     func testSmolLM2Int8Activations() throws { try checkInt8Activations("smollm2", tolerance: 0.1, allowedFlips: 1) }
     func testGemma3Int8Activations() throws { try checkInt8Activations("gemma3", tolerance: 0.1, allowedFlips: 1) }

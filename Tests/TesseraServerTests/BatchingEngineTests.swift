@@ -17,7 +17,7 @@ final class BatchingEngineTests: XCTestCase, @unchecked Sendable {
         EngineRequest(id: id, prompt: prompt, options: GenerationOptions(maxTokens: maxTokens, sampling: .greedy, ignoreEOS: true))
     }
 
-    /// Greedy tokens of one prompt alone (the Generator over an f32 or int8 cache).
+    /// Greedy tokens of one prompt alone (the Generator over an f32, f16 or int8 cache).
     func alone(_ prompt: [Int32], maxTokens: Int = 12, elementType: KVElementType = .float32) throws -> [Int32] {
         let loaded = TinyChatModel.loaded
         let cache = try loaded.model.makeCache(KVCacheOptions(elementType: elementType))
@@ -83,12 +83,16 @@ final class BatchingEngineTests: XCTestCase, @unchecked Sendable {
         XCTAssertGreaterThan(engine.stats().prefixCacheHits, 0)
     }
 
-    func testInt8BlocksMatchTheInt8Cache() async throws {
+    /// int8 and f16 blocks: the batched paged engine gives the greedy tokens the contiguous cache of the
+    /// same type gives each prompt alone.
+    func testReducedBlocksMatchTheSameTypeOfCache() async throws {
         let prompts = Self.prompts.map(ids)
-        let expected = try prompts.map { try alone($0, elementType: .int8) }
-        let engine = self.engine(BatchingConfiguration(kvCacheBytes: 4 << 20, elementType: .int8))
-        let found = try await together(engine, prompts)
-        XCTAssertEqual(found, expected)
+        for type in [KVElementType.int8, .float16] {
+            let expected = try prompts.map { try alone($0, elementType: type) }
+            let engine = self.engine(BatchingConfiguration(kvCacheBytes: 4 << 20, elementType: type))
+            let found = try await together(engine, prompts)
+            XCTAssertEqual(found, expected, "\(type)")
+        }
     }
 
     /// n > 1: the siblings fork the first request's blocks after its prompt (copy-on-write on the shared

@@ -92,6 +92,10 @@ void *tessera_thread_scratch(int slot, size_t bytes);
 void tessera_malloc_release(void);
 /// Fixes glibc's mmap threshold (disabling its growth after large frees), so freed large blocks leave the resident set.
 void tessera_malloc_fix_mmap_threshold(int bytes);
+/// Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with transparent huge pages
+/// (madvise MADV_HUGEPAGE; a no-op where THP is off or the region is under 4 MiB). Call it before the
+/// memory is first touched. Returns 1 when advised.
+int tessera_advise_huge_pages(void *p, size_t bytes);
 
 // MARK: - Timing
 /// Monotonic time in nanoseconds.
@@ -669,18 +673,23 @@ __attribute__((target("avx2"), always_inline)) static inline float tessera_hsum8
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
+/// 8 values of a cache row at element `i` of `p` as floats: f32 rows, or IEEE halves (f16 KV caches).
+__attribute__((target("avx2,f16c"), always_inline)) static inline __m256 tessera_load_kv8(const void *p, size_t i, const int half) {
+    return half ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i))) : _mm256_loadu_ps((const float *)p + i);
+}
 /// s[h·lds + j] = q_h · k_j for heads h < H (1-4), keys j < n, depth d (a multiple of 8); q_h at
-/// q + h·ldq, k_j at k + j·ldk. Keys go two at a time, every head against both.
-__attribute__((target("avx2,fma"), always_inline)) static inline void tessera_group_scores_impl(
-    const float *q, size_t ldq, const int H, const float *k, size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+/// q + h·ldq, k_j at element j·ldk of k (f32, or f16 when `half`). Keys go two at a time, every head
+/// against both.
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_scores_impl(
+    const float *q, size_t ldq, const int H, const void *k, size_t ldk, size_t n, size_t d, float *s, size_t lds, const int half) {
     // Keys in pairs from the two halves of the range: two memory streams at once.
-    const size_t half = n / 2;
-    for (size_t i = 0; i < half; i++) {
-        const float *k0 = k + i * ldk, *k1 = k + (i + half) * ldk;
+    const size_t mid = n / 2;
+    for (size_t i = 0; i < mid; i++) {
+        const size_t k0 = i * ldk, k1 = (i + mid) * ldk;
         __m256 a[4][2];
         for (int h = 0; h < H; h++) { a[h][0] = _mm256_setzero_ps(); a[h][1] = _mm256_setzero_ps(); }
         for (size_t e = 0; e < d; e += 8) {
-            __m256 x0 = _mm256_loadu_ps(k0 + e), x1 = _mm256_loadu_ps(k1 + e);
+            __m256 x0 = tessera_load_kv8(k, k0 + e, half), x1 = tessera_load_kv8(k, k1 + e, half);
             for (int h = 0; h < H; h++) {
                 __m256 qh = _mm256_loadu_ps(q + h * ldq + e);
                 a[h][0] = _mm256_fmadd_ps(qh, x0, a[h][0]);
@@ -689,39 +698,48 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tessera_gr
         }
         for (int h = 0; h < H; h++) {
             s[h * lds + i] = tessera_hsum8_avx2(a[h][0]);
-            s[h * lds + i + half] = tessera_hsum8_avx2(a[h][1]);
+            s[h * lds + i + mid] = tessera_hsum8_avx2(a[h][1]);
         }
     }
-    const size_t j = 2 * half;
+    const size_t j = 2 * mid;
     if (j < n) {
-        const float *k0 = k + j * ldk;
         __m256 a[4];
         for (int h = 0; h < H; h++) a[h] = _mm256_setzero_ps();
         for (size_t e = 0; e < d; e += 8) {
-            __m256 x0 = _mm256_loadu_ps(k0 + e);
+            __m256 x0 = tessera_load_kv8(k, j * ldk + e, half);
             for (int h = 0; h < H; h++) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * ldq + e), x0, a[h]);
         }
         for (int h = 0; h < H; h++) s[h * lds + j] = tessera_hsum8_avx2(a[h]);
     }
 }
-__attribute__((target("avx2,fma"))) static inline void tessera_group_scores_avx2(const float *q, size_t ldq, size_t heads, const float *k,
-                                                                              size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_scores_any(
+    const float *q, size_t ldq, size_t heads, const void *k, size_t ldk, size_t n, size_t d, float *s, size_t lds, const int half) {
     for (size_t h0 = 0; h0 < heads; h0 += 4) {
         const float *qh = q + h0 * ldq;
         float *sh = s + h0 * lds;
         switch (heads - h0 >= 4 ? 4 : heads - h0) {
-        case 4: tessera_group_scores_impl(qh, ldq, 4, k, ldk, n, d, sh, lds); break;
-        case 3: tessera_group_scores_impl(qh, ldq, 3, k, ldk, n, d, sh, lds); break;
-        case 2: tessera_group_scores_impl(qh, ldq, 2, k, ldk, n, d, sh, lds); break;
-        default: tessera_group_scores_impl(qh, ldq, 1, k, ldk, n, d, sh, lds); break;
+        case 4: tessera_group_scores_impl(qh, ldq, 4, k, ldk, n, d, sh, lds, half); break;
+        case 3: tessera_group_scores_impl(qh, ldq, 3, k, ldk, n, d, sh, lds, half); break;
+        case 2: tessera_group_scores_impl(qh, ldq, 2, k, ldk, n, d, sh, lds, half); break;
+        default: tessera_group_scores_impl(qh, ldq, 1, k, ldk, n, d, sh, lds, half); break;
         }
     }
 }
-/// y[h·ldy + e] += p[h·ldp + j] · row[e] for heads h < `heads`, e < d: one value row (key j) for every head.
-__attribute__((target("avx2,fma"), always_inline)) static inline void tessera_group_values_row_avx2(
-    const float *p, size_t ldp, size_t heads, const float *row, size_t j, size_t d, float *y, size_t ldy) {
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_group_scores_avx2(const float *q, size_t ldq, size_t heads, const float *k,
+                                                                                   size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+    tessera_group_scores_any(q, ldq, heads, k, ldk, n, d, s, lds, 0);
+}
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_group_scores_f16_avx2(const float *q, size_t ldq, size_t heads,
+                                                                                       const uint16_t *k, size_t ldk, size_t n, size_t d,
+                                                                                       float *s, size_t lds) {
+    tessera_group_scores_any(q, ldq, heads, k, ldk, n, d, s, lds, 1);
+}
+/// y[h·ldy + e] += p[h·ldp + j] · row[e] for heads h < `heads`, e < d: one value row (key j, at element
+/// `row` of v) for every head.
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_values_row_avx2(
+    const float *p, size_t ldp, size_t heads, const void *v, size_t row, size_t j, size_t d, float *y, size_t ldy, const int half) {
     for (size_t e = 0; e < d; e += 8) {
-        __m256 x = _mm256_loadu_ps(row + e);
+        __m256 x = tessera_load_kv8(v, row + e, half);
         for (size_t h = 0; h < heads; h++) {
             float *yh = y + h * ldy + e;
             _mm256_storeu_ps(yh, _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * ldp + j), x, _mm256_loadu_ps(yh)));
@@ -732,17 +750,18 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tessera_gr
 /// The heads' sums (a few KB) stay in L1 and are updated in place while the value rows stream past,
 /// four at a time from the four quarters of the range (four memory streams), each row read once for
 /// all the heads.
-__attribute__((target("avx2,fma"))) static inline void tessera_group_values_avx2(const float *p, size_t ldp, size_t heads, const float *v,
-                                                                              size_t ldv, size_t n, size_t d, float *y, size_t ldy,
-                                                                              int accumulate) {
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_values_any(
+    const float *p, size_t ldp, size_t heads, const void *v, size_t ldv, size_t n, size_t d, float *y, size_t ldy, int accumulate,
+    const int half) {
     if (!accumulate) {
         for (size_t h = 0; h < heads; h++) for (size_t e = 0; e < d; e += 8) _mm256_storeu_ps(y + h * ldy + e, _mm256_setzero_ps());
     }
     const size_t quarter = n / 4;
     for (size_t i = 0; i < quarter; i++) {
-        const float *r0 = v + i * ldv, *r1 = v + (i + quarter) * ldv, *r2 = v + (i + 2 * quarter) * ldv, *r3 = v + (i + 3 * quarter) * ldv;
+        const size_t r0 = i * ldv, r1 = (i + quarter) * ldv, r2 = (i + 2 * quarter) * ldv, r3 = (i + 3 * quarter) * ldv;
         for (size_t e = 0; e < d; e += 8) {
-            __m256 v0 = _mm256_loadu_ps(r0 + e), v1 = _mm256_loadu_ps(r1 + e), v2 = _mm256_loadu_ps(r2 + e), v3 = _mm256_loadu_ps(r3 + e);
+            __m256 v0 = tessera_load_kv8(v, r0 + e, half), v1 = tessera_load_kv8(v, r1 + e, half);
+            __m256 v2 = tessera_load_kv8(v, r2 + e, half), v3 = tessera_load_kv8(v, r3 + e, half);
             for (size_t h = 0; h < heads; h++) {
                 const float *ph = p + h * ldp;
                 float *yh = y + h * ldy + e;
@@ -755,18 +774,16 @@ __attribute__((target("avx2,fma"))) static inline void tessera_group_values_avx2
             }
         }
     }
-    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
+    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v, j * ldv, j, d, y, ldy, half);
 }
 /// The decode weighted sum for head sizes that are multiples of 64: y[h·ldy + e] (+)= Σ_j p[h·ldp + j] ·
 /// v[j·ldv + e]. Rows go eight at a time, two from each quarter of the range; for each head and each
 /// 64-column slice, eight accumulators stay in registers across the eight rows (one broadcast weight
 /// per row, the value rows as FMA memory operands, read from L1 after the first head), so the heads'
-/// sums are loaded and stored once per eight rows rather than once per four. Returns 0 (having done
-/// nothing) when d is not a multiple of 64.
-__attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx2(const float *p, size_t ldp, size_t heads, const float *v,
-                                                                               size_t ldv, size_t n, size_t d, float *y, size_t ldy,
-                                                                               int accumulate) {
-    if (d % 64 != 0) return 0;
+/// sums are loaded and stored once per eight rows rather than once per four.
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_values64_any(
+    const float *p, size_t ldp, size_t heads, const void *v, size_t ldv, size_t n, size_t d, float *y, size_t ldy, int accumulate,
+    const int half) {
     if (!accumulate) {
         for (size_t h = 0; h < heads; h++) for (size_t e = 0; e < d; e += 8) _mm256_storeu_ps(y + h * ldy + e, _mm256_setzero_ps());
     }
@@ -781,12 +798,12 @@ __attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx
                 __m256 a0 = _mm256_loadu_ps(yh), a1 = _mm256_loadu_ps(yh + 8), a2 = _mm256_loadu_ps(yh + 16), a3 = _mm256_loadu_ps(yh + 24);
                 __m256 a4 = _mm256_loadu_ps(yh + 32), a5 = _mm256_loadu_ps(yh + 40), a6 = _mm256_loadu_ps(yh + 48), a7 = _mm256_loadu_ps(yh + 56);
                 for (int rr = 0; rr < 8; rr++) {
-                    const float *row = v + idx[rr] * ldv + e0;
+                    const size_t row = idx[rr] * ldv + e0;
                     __m256 w = _mm256_broadcast_ss(ph + idx[rr]);
-                    a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row), a0); a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 8), a1);
-                    a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 16), a2); a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 24), a3);
-                    a4 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 32), a4); a5 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 40), a5);
-                    a6 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 48), a6); a7 = _mm256_fmadd_ps(w, _mm256_loadu_ps(row + 56), a7);
+                    a0 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row, half), a0); a1 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 8, half), a1);
+                    a2 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 16, half), a2); a3 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 24, half), a3);
+                    a4 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 32, half), a4); a5 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 40, half), a5);
+                    a6 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 48, half), a6); a7 = _mm256_fmadd_ps(w, tessera_load_kv8(v, row + 56, half), a7);
                 }
                 _mm256_storeu_ps(yh, a0); _mm256_storeu_ps(yh + 8, a1); _mm256_storeu_ps(yh + 16, a2); _mm256_storeu_ps(yh + 24, a3);
                 _mm256_storeu_ps(yh + 32, a4); _mm256_storeu_ps(yh + 40, a5); _mm256_storeu_ps(yh + 48, a6); _mm256_storeu_ps(yh + 56, a7);
@@ -795,10 +812,36 @@ __attribute__((target("avx2,fma"))) static inline int tessera_group_values64_avx
     }
     // The rows left over: the last one of a quarter with an odd length, then the rows past 4 quarters.
     for (size_t q = 0; q < 4; q++) {
-        for (size_t j = q * quarter + 2 * pairs; j < (q + 1) * quarter; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
+        for (size_t j = q * quarter + 2 * pairs; j < (q + 1) * quarter; j++) tessera_group_values_row_avx2(p, ldp, heads, v, j * ldv, j, d, y, ldy, half);
     }
-    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v + j * ldv, j, d, y, ldy);
-    return 1;
+    for (size_t j = 4 * quarter; j < n; j++) tessera_group_values_row_avx2(p, ldp, heads, v, j * ldv, j, d, y, ldy, half);
+}
+/// The group's weighted value sums over f32 rows (d a multiple of 8; the 64-column kernel where d allows).
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_group_values_avx2(const float *p, size_t ldp, size_t heads, const float *v,
+                                                                                   size_t ldv, size_t n, size_t d, float *y, size_t ldy,
+                                                                                   int accumulate) {
+    if (d % 64 == 0) tessera_group_values64_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 0);
+    else tessera_group_values_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 0);
+}
+/// The same over f16 rows.
+__attribute__((target("avx2,fma,f16c"))) static inline void tessera_group_values_f16_avx2(const float *p, size_t ldp, size_t heads,
+                                                                                       const uint16_t *v, size_t ldv, size_t n, size_t d,
+                                                                                       float *y, size_t ldy, int accumulate) {
+    if (d % 64 == 0) tessera_group_values64_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 1);
+    else tessera_group_values_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 1);
+}
+/// dst[i] = the IEEE half nearest src[i] (ties to even), for i < count.
+__attribute__((target("avx2,f16c"))) static inline void tessera_float_to_half_avx2(const float *src, uint16_t *dst, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < count) {
+        float tail[8] = {0};
+        uint16_t out[8];
+        for (size_t t = 0; t < count - i; t++) tail[t] = src[i + t];
+        _mm_storeu_si128((__m128i *)out, _mm256_cvtps_ph(_mm256_loadu_ps(tail), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        for (size_t t = 0; t < count - i; t++) dst[i + t] = out[t];
+    }
 }
 /// d0 · (w · x)[0..15] + d1 · (w · x)[16..31] for 32 signed bytes and 16-bit activations.
 __attribute__((target("avx2,fma"))) static inline __m256 tessera_dot_s8s16_avx2(const int8_t *w, const int16_t *x, float d0, float d1) {
