@@ -3,12 +3,15 @@
 // Figures: the FMA peak (measured with the active kernel set's vector width on every thread), a
 // STREAM-like read bandwidth, f32 GEMM (default 512x4096x4096) as a fraction of that peak and against
 // numpy/OpenBLAS run on the same machine in the same invocation, GEMV on a matrix larger than L3 as a
-// fraction of the read bandwidth (f32, f16, bf16), the thread pool's per-call overhead, and the
-// bandwidth of the row-wise and element-wise kernels.
+// fraction of the read bandwidth (f32, f16, bf16), the quantised matrix product (Q4_1 with 16- and 8-bit
+// activations, Q8_0) against the cores' VNNI multiply-add peak, the thread pool's per-call overhead,
+// and the bandwidth of the row-wise and element-wise kernels.
 import ArgumentParser
 import Foundation
 import TesseraCore
+import TesseraFormats
 import TesseraKernels
+import TesseraModels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +27,7 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "GEMM size as MxNxK.") var gemm = "512x4096x4096"
     @Option(help: "Timed repeats per figure (the median is reported).") var repeats = 5
     @Flag(help: "Skip the numpy/OpenBLAS comparison.") var noNumpy = false
-    @Option(help: "Run only these sections (comma-separated): gemm, gemv, pool, rows (the hardware limits always run).")
+    @Option(help: "Run only these sections (comma-separated): gemm, gemv, quantized, pool, rows (the hardware limits always run).")
     var only: String?
 
     func wants(_ section: String) -> Bool { only.map { $0.split(separator: ",").contains { $0 == section } } ?? true }
@@ -127,6 +130,34 @@ struct BenchKernels: ParsableCommand {
             report.add(BenchRow(name: "GEMV \(format) \(gn)x\(gk)", value: Double(gn * gk * 2) / t.first / 1e9, unit: "GB/s",
                                 reference: Double(gn * gk * 2) / t.second / 1e9, referenceName: "read bandwidth",
                                 pairedRatio: t.speedRatio, note: "\((gn * gk * 2) >> 20) MiB, converted in registers"))
+        }
+        }
+
+        // The quantised matrix product as the model runs it (activation quantisation, the integer kernel,
+        // every thread), against the integer multiply-add peak (AVX-512 VNNI: vpdpwssd for 16-bit
+        // activations, vpdpbusd for 8-bit), timed in alternation with it.
+        if wants("quantized") {
+        let (qr, qc, qt) = quick ? (256, 256, 16) : (1536, 576, 64)
+        let peakIterations = quick ? 100_000 : 2_000_000
+        for (type, int8) in [(GGMLType.q4_1, false), (.q4_1, true), (.q8_0, false)] {
+            guard let probe = try QuantizedProbe.matrix(type, rows: qr, cols: qc, tokens: qt, int8Activations: int8) else { continue }
+            let activations = int8 ? "8-bit" : "16-bit"
+            progress("\(type) x \(activations) activations, \(qr)x\(qc) x \(qt) tokens ...")
+            var peakMACs = 0.0
+            let t = Timing.measurePaired(repeats: repeats * 2, probe.apply, {
+                peakMACs = QuantizedProbe.vnniPeak(iterations: peakIterations, bytes: int8) ?? .nan
+            })
+            let rate = probe.multiplyAdds / t.first / 1e9
+            let layout = probe.path
+            if peakMACs.isNaN {
+                report.add(BenchRow(name: "\(type) dot, \(activations) activations", value: rate, unit: "GMAC/s",
+                                    note: "\(qr)x\(qc) x \(qt) tokens, \(layout); no VNNI peak to compare (not AVX-512 VNNI)"))
+            } else {
+                report.add(BenchRow(name: "\(type) dot, \(activations) activations", value: rate, unit: "GMAC/s",
+                                    reference: peakMACs / t.second / 1e9, referenceName: int8 ? "vpdpbusd peak" : "vpdpwssd peak",
+                                    pairedRatio: t.speedRatio * probe.multiplyAdds / peakMACs,
+                                    note: "\(qr)x\(qc) x \(qt) tokens, \(layout); ratio: median of paired runs"))
+            }
         }
         }
 

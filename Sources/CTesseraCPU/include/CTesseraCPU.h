@@ -536,6 +536,37 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
     }
     for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
+/// The integer multiply-add peak of this core: `iterations` rounds of 12 independent zmm vpdpwssd
+/// (`bytes` = 0: 32 16-bit multiply-adds each) or vpdpbusd (`bytes` = 1: 64 8-bit ones) on registers
+/// (`iterations` a multiple of 4).
+/// Written in assembly: with loop-invariant operands a compiler may hoist the multiply out of the loop
+/// and time additions instead. Returns a value to keep.
+#define TESSERA_VNNI12_TEXT(op) \
+    op " %[a], %[b], %[r0]\n\t" op " %[a], %[b], %[r1]\n\t" op " %[a], %[b], %[r2]\n\t" op " %[a], %[b], %[r3]\n\t" \
+    op " %[a], %[b], %[r4]\n\t" op " %[a], %[b], %[r5]\n\t" op " %[a], %[b], %[r6]\n\t" op " %[a], %[b], %[r7]\n\t" \
+    op " %[a], %[b], %[r8]\n\t" op " %[a], %[b], %[r9]\n\t" op " %[a], %[b], %[r10]\n\t" op " %[a], %[b], %[r11]\n\t"
+/* Four rounds per statement, so that an unoptimised build's register spills around it stay small. */
+#define TESSERA_VNNI12(op) \
+    __asm__ volatile(TESSERA_VNNI12_TEXT(op) TESSERA_VNNI12_TEXT(op) TESSERA_VNNI12_TEXT(op) TESSERA_VNNI12_TEXT(op) \
+                     : [r0] "+v"(r0), [r1] "+v"(r1), [r2] "+v"(r2), [r3] "+v"(r3), [r4] "+v"(r4), [r5] "+v"(r5), \
+                       [r6] "+v"(r6), [r7] "+v"(r7), [r8] "+v"(r8), [r9] "+v"(r9), [r10] "+v"(r10), [r11] "+v"(r11) \
+                     : [a] "v"(a), [b] "v"(b))
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline int tessera_vnni_peak_avx512(size_t iterations, int bytes) {
+    const __m512i a = _mm512_set1_epi32(0x00030002), b = _mm512_set1_epi32(0x00010001);
+    __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0, r8 = r0, r9 = r0, r10 = r0,
+            r11 = r0;
+    if (bytes) {
+        for (size_t it = 0; it < iterations; it += 4) TESSERA_VNNI12("vpdpbusd");
+    } else {
+        for (size_t it = 0; it < iterations; it += 4) TESSERA_VNNI12("vpdpwssd");
+    }
+    __m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(r0, r1), _mm512_add_epi32(r2, r3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(r4, r5), _mm512_add_epi32(r6, r7)));
+    t = _mm512_add_epi32(t, _mm512_add_epi32(_mm512_add_epi32(r8, r9), _mm512_add_epi32(r10, r11)));
+    return _mm512_reduce_add_epi32(t);
+}
+#undef TESSERA_VNNI12
+#undef TESSERA_VNNI12_TEXT
 /// The tokens t0 ..< t0 + n of one group (n = 0-8).
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_tail(
     const uint8_t *wg, const int format, size_t blocks, size_t n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
