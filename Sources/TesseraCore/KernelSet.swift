@@ -170,15 +170,14 @@ public protocol KernelSet {
     /// with rows of one block.)
     static func quantizeRowsInt8(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int,
                                  q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>)
-    /// y[i] = Σ_d x[d] · s(i, d) · W[i, d] for int8 W (n x k, row stride ldw), where s(i, d) =
-    /// scales[i · scaleStride + d / block]. Single-threaded: the scores of an int8 key chunk in decode.
-    static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                         block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
-    /// y[d] = Σᵢ x[i] · s(i, d) · W[i, d] (s as above); y += when `accumulate`. Single-threaded: the
-    /// weighted sum of an int8 value chunk in decode.
-    static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                   scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                   accumulate: Bool)
+    /// `groupScores` over int8 key rows: row j's value e is s(j, e) · W[j, e], where s(j, e) =
+    /// scales[j · scaleStride + e / block]. Single-threaded: the scores of an int8 key chunk in decode.
+    static func groupScoresInt8(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Int8>, ldw: Int,
+                                scales: UnsafePointer<Float>, scaleStride: Int, block: Int, y: UnsafeMutablePointer<Float>, ldy: Int)
+    /// `groupWeightedSum` over int8 value rows (s as above): y[h·ldy + e] (+)= Σ_j x[h·ldx + j] · s(j, e) · W[j, e].
+    static func groupWeightedSumInt8(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Int8>, ldw: Int,
+                                     scales: UnsafePointer<Float>, scaleStride: Int, block: Int, y: UnsafeMutablePointer<Float>,
+                                     ldy: Int, accumulate: Bool)
 
     // MARK: Normalisation and softmax (rows of `cols` contiguous values; in place allowed)
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int)

@@ -677,10 +677,11 @@ public enum KernelConformance {
     }
 
     /// The int8 KV cache's kernels: row quantisation (equal codes, or one step apart at a rounding tie
-    /// reached through the reciprocal), and the block-scaled int8 GEMV and transposed GEMV of decode.
+    /// reached through the reciprocal), and the block-scaled group scores and weighted value sums of decode
+    /// (1, 3 and 5 heads; blocks of 16 take the AVX-512 kernels, 64-column slices and their remainders).
     public static func int8KV(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "int8 kv", kernelSet: kernels.name)
-        for (n, k, block) in [(1, 1, 1), (2, 7, 7), (3, 64, 32), (17, 33, 33), (256, 128, 32), (1001, 80, 16), (5, 256, 32), (4, 64, 64)] {
+        for (n, k, block) in [(1, 1, 1), (2, 7, 7), (3, 64, 32), (17, 33, 33), (256, 128, 32), (1001, 80, 16), (5, 256, 32), (4, 64, 64), (33, 64, 16), (6, 80, 16), (9, 144, 16)] {
             let ldw = k + n % 3, blocks = (k + block - 1) / block, scaleStride = blocks + n % 2
             let source = randomFloats(n * ldw, seed: 81, scale: 2)
             var q1 = [Int8](repeating: 0, count: n * k), q2 = q1
@@ -693,19 +694,26 @@ public enum KernelConformance {
             var w = [Int8](repeating: 0, count: n * ldw)
             for i in 0..<n { for j in 0..<k { w[i * ldw + j] = q2[i * k + j] } }
             let scales = randomFloats(n * scaleStride, seed: 85, scale: 0.02)
-            let x = randomFloats(k, seed: 82), p = randomFloats(n, seed: 83)
-            var found = [Float](repeating: 0, count: n), expected = found
-            kernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: &found)
-            ReferenceKernels.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: &expected)
-            tally.compare(found, expected, atol: 2e-5 * Float(k).squareRoot(), rtol: 1e-5, "gemv \(n)x\(k) block \(block)")
-            for accumulate in [false, true] {
-                var found = randomFloats(k, seed: 84), expected = found
-                kernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: p,
-                                           y: &found, accumulate: accumulate)
-                ReferenceKernels.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block,
-                                                    x: p, y: &expected, accumulate: accumulate)
-                tally.compare(found, expected, atol: 2e-5 * Float(n).squareRoot(), rtol: 1e-5,
-                              "gemvT \(n)x\(k) block \(block) acc=\(accumulate)")
+            // A GQA group's heads (1, 3 and 5: the 4-head blocks and their remainders).
+            for heads in [1, 3, 5] {
+                let ldq = k + 3, lds = n + 2
+                let q = randomFloats(heads * ldq, seed: 82), p = randomFloats(heads * lds, seed: 83)
+                var found = [Float](repeating: 0, count: heads * lds), expected = found
+                kernels.groupScoresInt8(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride,
+                                        block: block, y: &found, ldy: lds)
+                ReferenceKernels.groupScoresInt8(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ldw, scales: scales,
+                                                 scaleStride: scaleStride, block: block, y: &expected, ldy: lds)
+                tally.compare(found, expected, atol: 2e-5 * Float(k).squareRoot(), rtol: 1e-5, "scores \(heads) heads \(n)x\(k) block \(block)")
+                for accumulate in [false, true] {
+                    var found = randomFloats(heads * ldq, seed: 84), expected = found
+                    kernels.groupWeightedSumInt8(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ldw, scales: scales,
+                                                 scaleStride: scaleStride, block: block, y: &found, ldy: ldq, accumulate: accumulate)
+                    ReferenceKernels.groupWeightedSumInt8(heads: heads, n: n, k: k, x: p, ldx: lds, w: w, ldw: ldw, scales: scales,
+                                                          scaleStride: scaleStride, block: block, y: &expected, ldy: ldq,
+                                                          accumulate: accumulate)
+                    tally.compare(found, expected, atol: 2e-5 * Float(n).squareRoot(), rtol: 1e-5,
+                                  "values \(heads) heads \(n)x\(k) block \(block) acc=\(accumulate)")
+                }
             }
         }
         return tally.result

@@ -195,11 +195,9 @@ public enum FlashAttention {
                                             y: scores, ldy: chunk)
                 case .int8(let keys, let keyScales, _, _, let block):
                     let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
-                    for g in 0..<s.group {
-                        kernels.gemvInt8(n: cols, k: d, w: keys + offset, ldw: s.keyStride,
-                                         scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                         scaleStride: s.kvHeads * blocks, block: block, x: queries + g * d, y: scores + g * chunk)
-                    }
+                    kernels.groupScoresInt8(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
+                                            scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                            scaleStride: s.kvHeads * blocks, block: block, y: scores, ldy: chunk)
                 }
             } weighValues: { weights, out in
                 switch kv {
@@ -211,12 +209,9 @@ public enum FlashAttention {
                                                  ldw: s.keyStride, y: out, ldy: d, accumulate: false)
                 case .int8(_, _, let values, let valueScales, let block):
                     let blocks = d / block
-                    for g in 0..<s.group {
-                        kernels.gemvTransposedInt8(n: cols, k: d, w: values + offset, ldw: s.keyStride,
-                                                   scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                                   scaleStride: s.kvHeads * blocks, block: block, x: weights + g * chunk, y: out + g * d,
-                                                   accumulate: false)
-                    }
+                    kernels.groupWeightedSumInt8(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset,
+                                                 ldw: s.keyStride, scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
+                                                 scaleStride: s.kvHeads * blocks, block: block, y: out, ldy: d, accumulate: false)
                 }
             }
         }

@@ -158,11 +158,9 @@ public enum PagedAttention {
                                                 ldy: chunk)
                     case .int8(let keys, let keyScales, _, _, let block):
                         let blocks = d / block
-                        for g in 0..<s.group {
-                            kernels.gemvInt8(n: count, k: d, w: keys + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                             scales: keyScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
-                                             block: block, x: queries + g * d, y: scores + g * chunk + at)
-                        }
+                        kernels.groupScoresInt8(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + (first * s.kvHeads + kvh) * d,
+                                                ldw: s.keyStride, scales: keyScales + (first * s.kvHeads + kvh) * blocks,
+                                                scaleStride: s.kvHeads * blocks, block: block, y: scores + at, ldy: chunk)
                     }
                 }
             } weighValues: { weights, out in
@@ -178,12 +176,10 @@ public enum PagedAttention {
                                                      ldy: d, accumulate: at > 0)
                     case .int8(_, _, let values, let valueScales, let block):
                         let blocks = d / block
-                        for g in 0..<s.group {
-                            kernels.gemvTransposedInt8(n: count, k: d, w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                                       scales: valueScales + (first * s.kvHeads + kvh) * blocks,
-                                                       scaleStride: s.kvHeads * blocks, block: block, x: weights + g * chunk + at,
-                                                       y: out + g * d, accumulate: at > 0)
-                        }
+                        kernels.groupWeightedSumInt8(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
+                                                     w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
+                                                     scales: valueScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
+                                                     block: block, y: out, ldy: d, accumulate: at > 0)
                     }
                 }
             }

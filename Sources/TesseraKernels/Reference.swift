@@ -97,22 +97,27 @@ public enum ReferenceKernels {
         }
     }
 
-    public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        for i in 0..<n {
-            var sum = 0.0
-            for p in 0..<k { sum += Double(x[p]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
-            y[i] = Float(sum)
+    public static func groupScoresInt8(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Int8>,
+                                       ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int, block: Int,
+                                       y: UnsafeMutablePointer<Float>, ldy: Int) {
+        for h in 0..<heads {
+            for i in 0..<n {
+                var sum = 0.0
+                for p in 0..<k { sum += Double(q[h * ldq + p]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
+                y[h * ldy + i] = Float(sum)
+            }
         }
     }
 
-    public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                          scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                          accumulate: Bool) {
-        for p in 0..<k {
-            var sum = 0.0
-            for i in 0..<n { sum += Double(x[i]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
-            y[p] = accumulate ? y[p] + Float(sum) : Float(sum)
+    public static func groupWeightedSumInt8(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Int8>,
+                                            ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int, block: Int,
+                                            y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        for h in 0..<heads {
+            for p in 0..<k {
+                var sum = 0.0
+                for i in 0..<n { sum += Double(x[h * ldx + i]) * Double(scales[i * scaleStride + p / block]) * Double(w[i * ldw + p]) }
+                y[h * ldy + p] = accumulate ? y[h * ldy + p] + Float(sum) : Float(sum)
+            }
         }
     }
 

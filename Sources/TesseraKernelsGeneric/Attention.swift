@@ -192,8 +192,34 @@ extension ISAKernels {
         }
     }
 
-    public static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    public static func groupScoresInt8(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Int8>,
+                                       ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int, block: Int,
+                                       y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if TESSERA_AVX512
+        if k % 16 == 0 && block == 16 { return tessera_group_scores_i8_avx512(q, ldq, heads, w, ldw, scales, scaleStride, n, k, y, ldy) }
+        #endif
+        for h in 0..<heads {
+            gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: q + h * ldq, y: y + h * ldy)
+        }
+    }
+
+    public static func groupWeightedSumInt8(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Int8>,
+                                            ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int, block: Int,
+                                            y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        #if TESSERA_AVX512
+        if k % 16 == 0 && block == 16 {
+            return tessera_group_values_i8_avx512(x, ldx, heads, w, ldw, scales, scaleStride, n, k, y, ldy, accumulate ? 1 : 0)
+        }
+        #endif
+        for h in 0..<heads {
+            gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x + h * ldx,
+                               y: y + h * ldy, accumulate: accumulate)
+        }
+    }
+
+    /// One head's int8 scores (without AVX-512, or blocks other than 16).
+    static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
+                         block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         // Per block: the int8 values widen to floats, multiply x, and the products add in with the
         // block's scale (one vector multiply and one FMA per vector); two accumulators for latency.
         let vectorBlocks = block % vectorWidth == 0
@@ -215,9 +241,10 @@ extension ISAKernels {
         }
     }
 
-    public static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
-                                          scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                          accumulate: Bool) {
+    /// One head's int8 weighted value sum (without AVX-512, or blocks other than 16).
+    static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
+                                   scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                   accumulate: Bool) {
         // As gemvTransposed: slices of 4 vectors of y stay in registers while the rows stream past; each
         // vector's weight is x[i] times the scale of the block it lies in.
         let slice = 4 * vectorWidth

@@ -137,14 +137,16 @@ enum BrokenKernels: KernelSet {
                                  scales: UnsafeMutablePointer<Float>) {
         base.quantizeRowsInt8(x, rows: rows, cols: cols, ldx: ldx, q: q, scales: scales)
     }
-    static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                         block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        base.gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: y)
+    static func groupScoresInt8(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<Int8>, ldw: Int,
+                                scales: UnsafePointer<Float>, scaleStride: Int, block: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        base.groupScoresInt8(heads: heads, n: n, k: k, q: q, ldq: ldq, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block,
+                             y: y, ldy: ldy)
     }
-    static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
-                                   block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        base.gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x, y: y,
-                                accumulate: accumulate)
+    static func groupWeightedSumInt8(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Int8>, ldw: Int,
+                                     scales: UnsafePointer<Float>, scaleStride: Int, block: Int, y: UnsafeMutablePointer<Float>,
+                                     ldy: Int, accumulate: Bool) {
+        base.groupWeightedSumInt8(heads: heads, n: n, k: k, x: x, ldx: ldx, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride,
+                                  block: block, y: y, ldy: ldy, accumulate: accumulate)
     }
     static func fmaPeakProbe(iterations: Int) -> Double { base.fmaPeakProbe(iterations: iterations) }
     static func microKernelProbe(calls: Int) -> Double { base.microKernelProbe(calls: calls) }
