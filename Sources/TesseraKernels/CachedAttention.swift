@@ -38,33 +38,31 @@ extension FlashAttention {
         switch kv {
         case .float32(let keys, let values):
             forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: output, logSumExp: logSumExp))
-        case .float16(let keys, let values):
+        case .float16, .int8:
+            if case .int8(_, _, _, _, let block) = kv {
+                precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
+                precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
+            }
             if takesDecodePath(shape) {
                 decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)
                 return
             }
-            // Prefill is compute-bound: the halves are widened once (in the same layout) for the tiled kernel.
+            // Prefill is compute-bound: the rows are widened to f32 once (in the same layout) for the tiled kernel.
             let count = shape.keys * shape.kvHeads * shape.headDim
             let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
             let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
             defer { k.deallocate(); v.deallocate() }
-            let widened = widenHalves(keys, layout: shape, into: k)
-            _ = widenHalves(values, layout: shape, into: v)
+            var widened = shape
+            switch kv {
+            case .float16(let keys, let values):
+                widened = widenHalves(keys, layout: shape, into: k)
+                _ = widenHalves(values, layout: shape, into: v)
+            case .int8(let keys, let keyScales, let values, let valueScales, let block):
+                dequantizeRows(keys, scales: keyScales, rows: count / block, cols: block, into: k)
+                dequantizeRows(values, scales: valueScales, rows: count / block, cols: block, into: v)
+            case .float32: break
+            }
             forward(widened, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
-        case .int8(let keys, let keyScales, let values, let valueScales, let block):
-            precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
-            precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
-            if takesDecodePath(shape) {
-                decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)
-                return
-            }
-            let count = shape.keys * shape.kvHeads * shape.headDim
-            let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
-            defer { k.deallocate(); v.deallocate() }
-            dequantizeRows(keys, scales: keyScales, rows: count / block, cols: block, into: k)
-            dequantizeRows(values, scales: valueScales, rows: count / block, cols: block, into: v)
-            forward(shape, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
         }
     }
 
