@@ -97,8 +97,8 @@ public struct KVSegment: @unchecked Sendable {
     public var firstPosition: Int
     /// For the sink tokens: a query at position p attends them from cache position min(p, cap).
     public var sinkQueryPositionCap: Int?
-    /// How the run's keys and values lie: f32 caches keep each head's slots contiguous (head-major,
-    /// `kvHeadStride` elements from one head to the next), int8 caches a token's heads side by side.
+    /// How the run's keys and values lie: the caches keep each head's slots contiguous (head-major,
+    /// `kvHeadStride` elements from one head to the next; int8 scales at a value's offset / block).
     public var kvLayout: KVLayout = .tokenMajor
     public var kvHeadStride: Int? = nil
 }

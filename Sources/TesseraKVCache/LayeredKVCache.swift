@@ -23,7 +23,7 @@ final class LayerStore {
     /// `maskOnly`: keep every token whatever the policy (the model still masks by it).
     init(policy: KVLayerPolicy, kvHeads: Int, headDim: Int, type: KVElementType, maxChunk: Int, initialCapacity: Int, maskOnly: Bool) {
         self.policy = policy
-        let headMajor = type != .int8  // f32 and f16 rows head by head (see TokenRows)
+        let headMajor = true  // every kind holds its rows head by head (see TokenRows)
         switch maskOnly ? .full : policy {
         case .full:
             ringCapacity = nil

@@ -23,16 +23,16 @@ public final class PagedKVStorage {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.elementType = elementType
-        let headMajor = elementType != .int8
-        kvLayout = headMajor ? .headMajor : .tokenMajor
-        kvHeadStride = headMajor ? blockCount * blockSize * headDim : nil
+        // Rows head by head (see TokenRows).
+        kvLayout = .headMajor
+        kvHeadStride = blockCount * blockSize * headDim
         self.layers = (0..<layers).map { _ in
-            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize, headMajor: headMajor)
+            TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize, headMajor: true)
         }
     }
 
-    /// How the pages' rows are laid out: head-major f32 or f16 (one head's slots contiguous, heads
-    /// `kvHeadStride` elements apart) or token-major int8.
+    /// How the pages' rows are laid out: head-major (one head's slots contiguous, heads `kvHeadStride`
+    /// elements apart; an int8 row's scales at its element offset / block).
     public let kvLayout: KVLayout
     /// Elements from one kv head's slots to the next's (head-major pages); nil when token-major.
     public let kvHeadStride: Int?

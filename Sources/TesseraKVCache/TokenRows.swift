@@ -1,17 +1,17 @@
 // The storage under every cache kind: `capacity` slots, each one token's keys and values for all KV
-// heads (but see below for head-major rows), as f32 or f16 (kvHeads, headDim), or int8 (kvHeads, headDim)
-// plus one f32 scale per block of 16 values (per head when headDim is not a multiple of 16): 1.25
-// bytes a value, 31% of f32. The block size is Qwen2.5's doing: its keys carry a few very large
-// channels that crush the rest of their block. Perplexity change vs f32 on Qwen2.5-0.5B (hamlet
-// excerpt, ctx 256): one scale per head of 64 +3.7%, blocks of 32 +3.0%, 16 +0.8%, 8 +0.2%; SmolLM2
-// and Gemma 3 stay under 0.1% already at 32. f16 rows (llama.cpp's default) are half of f32 and
-// rounded to nearest: the decode kernels widen them as they read (vcvtph2ps).
+// heads, as f32 or f16 values, or int8 codes plus one f32 scale per block of 16 (per head when headDim
+// is not a multiple of 16): 1.25 bytes a value, 31% of f32. The block size is Qwen2.5's doing: its keys
+// carry a few very large channels that crush the rest of their block. Perplexity change vs f32 on
+// Qwen2.5-0.5B (hamlet excerpt, ctx 256): one scale per head of 64 +3.7%, blocks of 32 +3.0%, 16 +0.8%,
+// 8 +0.2%; SmolLM2 and Gemma 3 stay under 0.1% already at 32. f16 rows (llama.cpp's default) are half
+// of f32 and rounded to nearest: the decode kernels widen them as they read (vcvtph2ps).
 //
-// f32 and f16 rows may instead be held head by head — (kvHeads, capacity, headDim); the layered caches do —
-// so that a decode task, which reads one head, streams it sequentially: token-major, a head is 256
-// bytes of every 768 (SmolLM2's 3 heads of 64) and decode attention read at 0.35 of the memory
-// bandwidth against 0.75 head-major (16k tokens, alternating call by call in one process). The paged
-// store's f32 and f16 blocks are head-major too; int8 rows stay token-major (their scales follow the token).
+// Rows may be held head by head — (kvHeads, capacity, headDim), an int8 row's scales likewise
+// (kvHeads, capacity, headDim / block); every cache does — so that a decode task, which reads one head,
+// streams it sequentially: token-major, a head is 256 bytes of every 768 (SmolLM2's 3 heads of 64 in
+// f32) and decode attention read at 0.35 of the memory bandwidth against 0.75 head-major (16k tokens,
+// alternating call by call in one process). Either way a value's scale sits at its element offset /
+// block, so attention finds it from the same offset as the value.
 import CTesseraCPU
 import TesseraCore
 import TesseraKernels
@@ -26,11 +26,10 @@ final class TokenRows {
     private(set) var capacity = 0
     private var keys = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)    // (capacity, kvHeads, headDim)
     private var values = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
-    private var keyScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)          // (capacity, kvHeads), int8 only
+    private var keyScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)          // int8 only: as the rows, one per block
     private var valueScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
     init(kvHeads: Int, headDim: Int, type: KVElementType, capacity: Int, headMajor: Bool = false) {
-        precondition(!headMajor || type != .int8, "int8 rows are token-major (their scales follow the token)")
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.type = type
@@ -52,6 +51,8 @@ final class TokenRows {
         }
     }
     private var scaleCount: Int { type == .int8 ? kvHeads * headDim / block : 0 }
+    /// Scales of one head's slot (int8).
+    private var headScales: Int { type == .int8 ? headDim / block : 0 }
 
     /// Bytes of one slot: keys and values (and their scales).
     var bytesPerToken: Int { 2 * (rowElements * elementBytes + scaleCount * 4) }
@@ -65,18 +66,20 @@ final class TokenRows {
         let ks = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
         let vs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, newCapacity * scaleCount))
         tessera_advise_huge_pages(k, newCapacity * rowBytes); tessera_advise_huge_pages(v, newCapacity * rowBytes)
-        if headMajor {  // each head's first `count` slots move to its new place
+        if headMajor {  // each head's first `count` slots (and their scales) move to its new place
             let headBytes = headDim * elementBytes
             for h in 0..<kvHeads {
                 (k + h * newCapacity * headBytes).copyMemory(from: keys + h * capacity * headBytes, byteCount: count * headBytes)
                 (v + h * newCapacity * headBytes).copyMemory(from: values + h * capacity * headBytes, byteCount: count * headBytes)
+                (ks + h * newCapacity * headScales).update(from: keyScales + h * capacity * headScales, count: count * headScales)
+                (vs + h * newCapacity * headScales).update(from: valueScales + h * capacity * headScales, count: count * headScales)
             }
         } else {
             k.copyMemory(from: keys, byteCount: count * rowBytes)
             v.copyMemory(from: values, byteCount: count * rowBytes)
+            ks.update(from: keyScales, count: count * scaleCount)
+            vs.update(from: valueScales, count: count * scaleCount)
         }
-        ks.update(from: keyScales, count: count * scaleCount)
-        vs.update(from: valueScales, count: count * scaleCount)
         keys.deallocate(); values.deallocate(); keyScales.deallocate(); valueScales.deallocate()
         (keys, values, keyScales, valueScales) = (k, v, ks, vs)
         capacity = newCapacity
@@ -111,6 +114,18 @@ final class TokenRows {
         case .float16:
             Kernels.active.convertToHalf(k, keys.assumingMemoryBound(to: UInt16.self) + slot * row, count: count * row)
             Kernels.active.convertToHalf(v, values.assumingMemoryBound(to: UInt16.self) + slot * row, count: count * row)
+        case .int8 where headMajor:
+            let kernels = Kernels.active
+            let keyBase = keys.assumingMemoryBound(to: Int8.self), valueBase = values.assumingMemoryBound(to: Int8.self)
+            for t in 0..<count {
+                for h in 0..<kvHeads {
+                    let to = h * capacity + slot + t
+                    kernels.quantizeRowsInt8(k + (t * kvHeads + h) * headDim, rows: headScales, cols: block, ldx: block,
+                                             q: keyBase + to * headDim, scales: keyScales + to * headScales)
+                    kernels.quantizeRowsInt8(v + (t * kvHeads + h) * headDim, rows: headScales, cols: block, ldx: block,
+                                             q: valueBase + to * headDim, scales: valueScales + to * headScales)
+                }
+            }
         case .int8:
             let kernels = Kernels.active
             let blocks = count * row / block
@@ -129,6 +144,11 @@ final class TokenRows {
                 let base = h * capacity * headBytes
                 (keys + base + destination * headBytes).copyMemory(from: keys + base + source * headBytes, byteCount: count * headBytes)
                 (values + base + destination * headBytes).copyMemory(from: values + base + source * headBytes, byteCount: count * headBytes)
+                let scaleBase = h * capacity * headScales
+                (keyScales + scaleBase + destination * headScales).update(from: keyScales + scaleBase + source * headScales,
+                                                                          count: count * headScales)
+                (valueScales + scaleBase + destination * headScales).update(from: valueScales + scaleBase + source * headScales,
+                                                                            count: count * headScales)
             }
             return
         }
@@ -152,7 +172,7 @@ final class TokenRows {
     /// The rows from `slot` on, as attention reads them. Head-major rows also need the head stride,
     /// which only `segment(from:count:firstPosition:)` hands on.
     func data(from slot: Int) -> AttentionKV {
-        let row = headMajor ? headDim : rowElements
+        let row = headMajor ? headDim : rowElements, rowScales = headMajor ? headScales : scaleCount
         switch type {
         case .float32:
             return .float32(keys: UnsafePointer(keys.assumingMemoryBound(to: Float.self) + slot * row),
@@ -162,9 +182,9 @@ final class TokenRows {
                             values: UnsafePointer(values.assumingMemoryBound(to: UInt16.self) + slot * row))
         case .int8:
             return .int8(keys: UnsafePointer(keys.assumingMemoryBound(to: Int8.self) + slot * row),
-                         keyScales: UnsafePointer(keyScales + slot * scaleCount),
+                         keyScales: UnsafePointer(keyScales + slot * rowScales),
                          values: UnsafePointer(values.assumingMemoryBound(to: Int8.self) + slot * row),
-                         valueScales: UnsafePointer(valueScales + slot * scaleCount), block: block)
+                         valueScales: UnsafePointer(valueScales + slot * rowScales), block: block)
         }
     }
 }

@@ -1,8 +1,8 @@
 // Attention over keys and values as a KV cache holds them — f32, f16 or int8 rows — and the log-sum-exp
 // merge that joins attention computed over separate runs of keys.
 //
-// int8 rows carry one scale per block of `block` values (16 in the KV cache; see TokenRows.swift):
-// k ≈ d_k · q_k block by block. A decode step reads them directly
+// int8 rows carry one scale per block of `block` values (16 in the KV cache; see TokenRows.swift),
+// at the value's element offset / block: k ≈ d_k · q_k block by block. A decode step reads them directly
 // (the scores are Σ_blocks d_k · (q · q_k), the output Σ p·d_v·q_v), so it moves about a quarter of the
 // bytes f32 would;
 // prefill is compute-bound, so there the run is widened to f32 once and goes through the tiled kernel.
@@ -39,8 +39,8 @@ extension FlashAttention {
         case .float32(let keys, let values):
             forward(shape, AttentionBuffers(q: q, k: keys, v: values, output: output, logSumExp: logSumExp))
         case .float16, .int8:
+            precondition(shape.batch == 1, "f16 and int8 keys and values are a cache's: batch 1")
             if case .int8(_, _, _, _, let block) = kv {
-                precondition(shape.batch == 1 && shape.kvLayout == .tokenMajor, "int8 keys and values are a cache's: batch 1, token-major")
                 precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
             }
             if takesDecodePath(shape) {
@@ -52,37 +52,42 @@ extension FlashAttention {
             let k = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
             let v = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
             defer { k.deallocate(); v.deallocate() }
-            var widened = shape
-            switch kv {
-            case .float16(let keys, let values):
-                widened = widenHalves(keys, layout: shape, into: k)
-                _ = widenHalves(values, layout: shape, into: v)
-            case .int8(let keys, let keyScales, let values, let valueScales, let block):
-                dequantizeRows(keys, scales: keyScales, rows: count / block, cols: block, into: k)
-                dequantizeRows(values, scales: valueScales, rows: count / block, cols: block, into: v)
-            case .float32: break
-            }
+            let widened = widen(kv, layout: shape, keys: k, values: v)
             forward(widened, AttentionBuffers(q: q, k: k, v: v, output: output, logSumExp: logSumExp))
         }
     }
 
-    /// The `shape.keys` rows of every kv head, as halves laid out per `shape` (token- or head-major, batch 1),
-    /// widened into `x` (keys · kvHeads · headDim floats) in the same layout, heads packed together;
-    /// returns the shape that reads them there.
-    static func widenHalves(_ h: UnsafePointer<UInt16>, layout shape: AttentionShape, into x: UnsafeMutablePointer<Float>) -> AttentionShape {
-        precondition(shape.batch == 1, "f16 keys and values are a cache's: batch 1")
-        let kernels = Kernels.active
+    /// The `shape.keys` rows of every kv head of f16 or int8 keys and values laid out per `shape`
+    /// (token- or head-major, batch 1), widened into `keys` and `values` (keys · kvHeads · headDim
+    /// floats each) in the same layout, heads packed together; returns the shape that reads them there.
+    static func widen(_ kv: AttentionKV, layout shape: AttentionShape, keys k: UnsafeMutablePointer<Float>,
+                      values v: UnsafeMutablePointer<Float>) -> AttentionShape {
         var widened = shape
-        if shape.kvLayout == .tokenMajor {
-            kernels.convertToFloat(h, format: .f16, x, count: shape.keys * shape.kvHeads * shape.headDim)
-        } else {
-            widened.kvHeadStride = shape.keys * shape.headDim
-            for head in 0..<shape.kvHeads {
-                kernels.convertToFloat(h + shape.kvOffset(batch: 0, token: 0, head: head), format: .f16,
-                                       x + widened.kvOffset(batch: 0, token: 0, head: head), count: shape.keys * shape.headDim)
-            }
+        if shape.kvLayout == .headMajor { widened.kvHeadStride = shape.keys * shape.headDim }
+        // Head by head when head-major (a run of keys · headDim values each), all at once when token-major.
+        let runs = shape.kvLayout == .headMajor ? shape.kvHeads : 1
+        let run = shape.kvLayout == .headMajor ? shape.keys * shape.headDim : shape.keys * shape.kvHeads * shape.headDim
+        for head in 0..<runs {
+            let to = widened.kvOffset(batch: 0, token: 0, head: head)
+            widenRun(kv, from: shape.kvOffset(batch: 0, token: 0, head: head), count: run, keys: k + to, values: v + to)
         }
         return widened
+    }
+
+    /// `count` consecutive keys' and values' elements from element `from` on, as floats into `k` and `v`
+    /// (f32 copied, f16 widened, int8 times the scale at the element's offset / block).
+    static func widenRun(_ kv: AttentionKV, from: Int, count: Int, keys k: UnsafeMutablePointer<Float>, values v: UnsafeMutablePointer<Float>) {
+        switch kv {
+        case .float32(let keys, let values):
+            k.update(from: keys + from, count: count)
+            v.update(from: values + from, count: count)
+        case .float16(let keys, let values):
+            Kernels.active.convertToFloat(keys + from, format: .f16, k, count: count)
+            Kernels.active.convertToFloat(values + from, format: .f16, v, count: count)
+        case .int8(let keys, let keyScales, let values, let valueScales, let block):
+            dequantizeRows(keys + from, scales: keyScales + from / block, rows: count / block, cols: block, into: k)
+            dequantizeRows(values + from, scales: valueScales + from / block, rows: count / block, cols: block, into: v)
+        }
     }
 
     /// x[r, :] = scales[r] · q[r, :], in parallel over rows.

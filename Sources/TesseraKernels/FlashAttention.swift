@@ -162,7 +162,7 @@ public enum FlashAttention {
         decode(s, q: buffers.q, kv: .float32(keys: buffers.k, values: buffers.v), output: buffers.output, logSumExp: buffers.logSumExp)
     }
 
-    /// The decode path over f32, f16 or int8 keys and values (int8: token-major, block-scaled).
+    /// The decode path over f32, f16 or int8 keys and values (int8: block-scaled, a value's scale at its offset / block).
     static func decode(_ s: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV, output: UnsafeMutablePointer<Float>,
                        logSumExp: UnsafeMutablePointer<Float>?) {
         let kernels = Kernels.active
@@ -193,11 +193,10 @@ public enum FlashAttention {
                 case .float16(let keys, _):
                     kernels.groupScoresHalf(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
                                             y: scores, ldy: chunk)
-                case .int8(let keys, let keyScales, _, _, let block):
-                    let blocks = d / block  // per head; scales are (keys, kvHeads, blocks)
+                case .int8(let keys, let keyScales, _, _, let block):  // a value's scale sits at its offset / block
                     kernels.groupScoresInt8(heads: s.group, n: cols, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
-                                            scales: keyScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                            scaleStride: s.kvHeads * blocks, block: block, y: scores, ldy: chunk)
+                                            scales: keyScales + offset / block, scaleStride: s.keyStride / block, block: block,
+                                            y: scores, ldy: chunk)
                 }
             } weighValues: { weights, out in
                 switch kv {
@@ -208,10 +207,9 @@ public enum FlashAttention {
                     kernels.groupWeightedSumHalf(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset,
                                                  ldw: s.keyStride, y: out, ldy: d, accumulate: false)
                 case .int8(_, _, let values, let valueScales, let block):
-                    let blocks = d / block
                     kernels.groupWeightedSumInt8(heads: s.group, n: cols, k: d, x: weights, ldx: chunk, w: values + offset,
-                                                 ldw: s.keyStride, scales: valueScales + ((b * s.keys + j0) * s.kvHeads + kvh) * blocks,
-                                                 scaleStride: s.kvHeads * blocks, block: block, y: out, ldy: d, accumulate: false)
+                                                 ldw: s.keyStride, scales: valueScales + offset / block, scaleStride: s.keyStride / block,
+                                                 block: block, y: out, ldy: d, accumulate: false)
                 }
             }
         }

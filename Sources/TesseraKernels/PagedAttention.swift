@@ -13,8 +13,8 @@
 //
 // Pages are token-major (`shape.kvLayout == .tokenMajor`: a page's rows are (tokens, kvHeads, headDim))
 // or head-major (each page pointer is its block's first row of kv head 0, and head h's rows are
-// `shape.kvHeadStride` elements on, contiguous within the page); f32 and f16 pages are head-major in
-// the paged store, int8 pages token-major.
+// `shape.kvHeadStride` elements on, contiguous within the page; the paged store's pages are); an int8
+// value's scale sits at its element offset / block.
 import TesseraCore
 
 /// One sequence's attention in a batched call.
@@ -76,32 +76,13 @@ public enum PagedAttention {
         if s.kvLayout == .headMajor { contiguous.kvHeadStride = s.keys * d }
         for (p, page) in pages.enumerated() where p * pageSize < s.keys {
             let count = min(pageSize, s.keys - p * pageSize)
-            let dk = k + p * pageSize * row, dv = v + p * pageSize * row
-            switch page {
-            case .float32(let keys, let values) where s.kvLayout == .headMajor:
+            if s.kvLayout == .headMajor {
                 for h in 0..<s.kvHeads {
-                    (k + h * s.keys * d + p * pageSize * d).update(from: keys + h * s.kvHeadStride, count: count * d)
-                    (v + h * s.keys * d + p * pageSize * d).update(from: values + h * s.kvHeadStride, count: count * d)
+                    let to = h * s.keys * d + p * pageSize * d
+                    FlashAttention.widenRun(page, from: h * s.kvHeadStride, count: count * d, keys: k + to, values: v + to)
                 }
-            case .float32(let keys, let values):
-                dk.update(from: keys, count: count * row)
-                dv.update(from: values, count: count * row)
-            case .float16(let keys, let values) where s.kvLayout == .headMajor:
-                for h in 0..<s.kvHeads {
-                    convertHalfRows(keys + h * s.kvHeadStride, k + h * s.keys * d + p * pageSize * d, count: count * d)
-                    convertHalfRows(values + h * s.kvHeadStride, v + h * s.keys * d + p * pageSize * d, count: count * d)
-                }
-            case .float16(let keys, let values):
-                convertHalfRows(keys, dk, count: count * row)
-                convertHalfRows(values, dv, count: count * row)
-            case .int8(let keys, let keyScales, let values, let valueScales, let block):
-                for i in 0..<(count * row / block) {
-                    let dK = keyScales[i], dV = valueScales[i]
-                    for e in 0..<block {
-                        dk[i * block + e] = dK * Float(keys[i * block + e])
-                        dv[i * block + e] = dV * Float(values[i * block + e])
-                    }
-                }
+            } else {
+                FlashAttention.widenRun(page, from: 0, count: count * row, keys: k + p * pageSize * row, values: v + p * pageSize * row)
             }
         }
         // One key tile width for every call: a query row is then summed in the same key blocks whether
@@ -156,11 +137,11 @@ public enum PagedAttention {
                         kernels.groupScoresHalf(heads: s.group, n: count, k: d, q: queries, ldq: d,
                                                 w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at,
                                                 ldy: chunk)
-                    case .int8(let keys, let keyScales, _, _, let block):
-                        let blocks = d / block
-                        kernels.groupScoresInt8(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + (first * s.kvHeads + kvh) * d,
-                                                ldw: s.keyStride, scales: keyScales + (first * s.kvHeads + kvh) * blocks,
-                                                scaleStride: s.kvHeads * blocks, block: block, y: scores + at, ldy: chunk)
+                    case .int8(let keys, let keyScales, _, _, let block):  // a value's scale sits at its offset / block
+                        let offset = s.kvOffset(batch: 0, token: first, head: kvh)
+                        kernels.groupScoresInt8(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
+                                                scales: keyScales + offset / block, scaleStride: s.keyStride / block, block: block,
+                                                y: scores + at, ldy: chunk)
                     }
                 }
             } weighValues: { weights, out in
@@ -175,10 +156,9 @@ public enum PagedAttention {
                                                      w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
                                                      ldy: d, accumulate: at > 0)
                     case .int8(_, _, let values, let valueScales, let block):
-                        let blocks = d / block
-                        kernels.groupWeightedSumInt8(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
-                                                     w: values + (first * s.kvHeads + kvh) * d, ldw: s.keyStride,
-                                                     scales: valueScales + (first * s.kvHeads + kvh) * blocks, scaleStride: s.kvHeads * blocks,
+                        let offset = s.kvOffset(batch: 0, token: first, head: kvh)
+                        kernels.groupWeightedSumInt8(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk, w: values + offset,
+                                                     ldw: s.keyStride, scales: valueScales + offset / block, scaleStride: s.keyStride / block,
                                                      block: block, y: out, ldy: d, accumulate: at > 0)
                     }
                 }
@@ -189,12 +169,6 @@ public enum PagedAttention {
             FlashAttention.mergeChunks(call.shape, chunks: chunkCounts[index], partialMax: partialMax + r, partialSum: partialSum + r,
                                        partialOut: partialOut + r * call.shape.headDim, output: call.output, logSumExp: nil)
         }
-    }
-
-    /// `count` halves widened to floats.
-    @inline(__always)
-    static func convertHalfRows(_ h: UnsafePointer<UInt16>, _ x: UnsafeMutablePointer<Float>, count: Int) {
-        Kernels.active.convertToFloat(h, format: .f16, x, count: count)
     }
 
     /// Calls `body(page, first row in the page, rows, offset from j0)` for the pages covering keys [j0, j1).

@@ -224,8 +224,9 @@ final class KVCacheKindsTests: XCTestCase {
         }
     }
 
-    /// The int8 decode path (scores and value sums straight from int8 rows) equals f32 attention over
-    /// the same rows widened, for a long cache with GQA, a window, and 1 or 3 queries.
+    /// The int8 paths (decode: scores and value sums straight from int8 rows; prefill: widened once)
+    /// equal f32 attention over the same rows widened, token- and head-major, for a long cache with
+    /// GQA, a window, and 1, 3 or 9 queries.
     func testInt8DecodePathEqualsAttentionOverTheWidenedRows() throws {
         let heads = 8, kvHeads = 2, d = 64, keys = 2500, block = 32
         let values = keys * kvHeads * d, blocks = values / block
@@ -234,10 +235,12 @@ final class KVCacheKindsTests: XCTestCase {
         Kernels.active.quantizeRowsInt8(source, rows: 2 * blocks, cols: block, ldx: block, q: &q8, scales: &scales)
         var widened = [Float](repeating: 0, count: 2 * values)
         FlashAttention.dequantizeRows(q8, scales: scales, rows: 2 * blocks, cols: block, into: &widened)
-        for (queries, window) in [(1, nil), (3, nil), (1, 700)] as [(Int, Int?)] {
+        // The same buffers read token-major and head-major (a value's scale at its offset / block either way).
+        for (queries, window, layout) in [(1, nil, .tokenMajor), (3, nil, .tokenMajor), (1, 700, .tokenMajor), (1, nil, .headMajor),
+                                          (3, 700, .headMajor), (9, nil, .headMajor)] as [(Int, Int?, KVLayout)] {
             let q = KernelConformance.randomFloats(queries * heads * d, seed: 10)
             let shape = AttentionShape(queries: queries, keys: keys, queryHeads: heads, kvHeads: kvHeads, headDim: d,
-                                       mask: AttentionMask(causal: true, window: window))
+                                       mask: AttentionMask(causal: true, window: window), kvLayout: layout)
             var found = [Float](repeating: 0, count: queries * heads * d), expected = found
             q8.withUnsafeBufferPointer { k in
                 scales.withUnsafeBufferPointer { s in
@@ -252,7 +255,7 @@ final class KVCacheKindsTests: XCTestCase {
             }
             var worst: Float = 0
             for i in found.indices { worst = max(worst, abs(found[i] - expected[i])) }
-            XCTAssertLessThan(worst, 1e-5, "\(queries) queries, window \(String(describing: window))")
+            XCTAssertLessThan(worst, 1e-5, "\(layout), \(queries) queries, window \(String(describing: window))")
         }
     }
 
