@@ -28,6 +28,9 @@ extension ISAKernels {
 
     public static func groupScoresHalf(heads: Int, n: Int, k: Int, q: UnsafePointer<Float>, ldq: Int, w: UnsafePointer<UInt16>,
                                        ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        #if TESSERA_AVX512
+        if k % 16 == 0 { return tessera_group_scores_f16_avx512(q, ldq, heads, w, ldw, n, k, y, ldy) }
+        #endif
         #if TESSERA_AVX2 || TESSERA_AVX512
         if k % 8 == 0 { return tessera_group_scores_f16_avx2(q, ldq, heads, w, ldw, n, k, y, ldy) }
         #endif
@@ -36,6 +39,9 @@ extension ISAKernels {
 
     public static func groupWeightedSumHalf(heads: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<UInt16>,
                                             ldw: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        #if TESSERA_AVX512
+        if k % 16 == 0 { return tessera_group_values_f16_avx512(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
+        #endif
         #if TESSERA_AVX2 || TESSERA_AVX512
         if k % 8 == 0 { return tessera_group_values_f16_avx2(x, ldx, heads, w, ldw, n, k, y, ldy, accumulate ? 1 : 0) }
         #endif

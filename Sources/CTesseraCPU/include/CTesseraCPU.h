@@ -861,28 +861,34 @@ __attribute__((target("avx2,fma,f16c"))) static inline void tessera_group_values
     if (d % 64 == 0) tessera_group_values64_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 1);
     else tessera_group_values_any(p, ldp, heads, v, ldv, n, d, y, ldy, accumulate, 1);
 }
-// MARK: Decode attention over int8 rows (AVX-512; the KV cache's blocks of 16 values, one scale each)
-// A block of 16 codes widens to one zmm and takes its scale in one multiply; every head of the GQA
-// group then uses it, so each row is read and widened once. The value sums of up to 4 heads x 64
-// columns stay in 16 registers across all the rows.
+// MARK: Decode attention on AVX-512 (f16 rows, and int8 rows in the KV cache's blocks of 16 values)
+// A row is read 16 values at a time — halves widened (vcvtph2ps), or a block of 16 int8 codes widened
+// and multiplied by its scale — and every head of the GQA group then uses it, so each row is read and
+// widened once. The value sums of up to 4 heads x 64 columns stay in 16 registers across all the rows.
 
-/// 16 int8 codes at p widened to floats and times `scale`.
-__attribute__((target("avx512f,avx512bw"), always_inline)) static inline __m512 tessera_load_i8x16_scaled(const int8_t *p, float scale) {
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))), _mm512_set1_ps(scale));
+/// The reduced element types of a KV cache's rows, as these kernels read them (f32 rows take the AVX2
+/// kernels above: 16-wide reads measured no faster for them, being bound by their bytes).
+enum { TESSERA_KV_F16 = 1, TESSERA_KV_I8 = 2 };
+/// 16 values of a cache row at element i of p as floats: halves, or int8 codes times `scale`.
+__attribute__((target("avx512f,avx512bw"), always_inline)) static inline __m512 tessera_load_kv16(const void *p, size_t i, const int kind,
+                                                                                             float scale) {
+    if (kind == TESSERA_KV_I8)
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)p + i)))),
+                             _mm512_set1_ps(scale));
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
 }
-/// s[h·lds + j] = Σ_e q_h[e] · scales[j·ss + e/16] · k[j·ldk + e] for heads h < H (1-4), keys j < n,
-/// d a multiple of 16. Two keys at a time.
-__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_scores_i8_impl(
-    const float *q, size_t ldq, const int H, const int8_t *k, size_t ldk, const float *scales, size_t ss, size_t n, size_t d, float *s,
-    size_t lds) {
+/// s[h·lds + j] = q_h · k_j for heads h < H (1-4), keys j < n, d a multiple of 16; k_j at element j·ldk
+/// of k (halves, or int8 codes with scales[j·ss + e/16]). Two keys at a time.
+__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_scores_z_impl(
+    const float *q, size_t ldq, const int H, const void *k, size_t ldk, const float *scales, size_t ss, size_t n, size_t d, float *s,
+    size_t lds, const int kind) {
     size_t j = 0;
     for (; j + 2 <= n; j += 2) {
-        const int8_t *k0 = k + j * ldk, *k1 = k0 + ldk;
-        const float *s0 = scales + j * ss, *s1 = s0 + ss;
         __m512 a[4][2];
         for (int h = 0; h < H; h++) a[h][0] = a[h][1] = _mm512_setzero_ps();
         for (size_t e = 0, b = 0; e < d; e += 16, b++) {
-            const __m512 x0 = tessera_load_i8x16_scaled(k0 + e, s0[b]), x1 = tessera_load_i8x16_scaled(k1 + e, s1[b]);
+            const __m512 x0 = tessera_load_kv16(k, j * ldk + e, kind, kind == TESSERA_KV_I8 ? scales[j * ss + b] : 0);
+            const __m512 x1 = tessera_load_kv16(k, (j + 1) * ldk + e, kind, kind == TESSERA_KV_I8 ? scales[(j + 1) * ss + b] : 0);
             for (int h = 0; h < H; h++) {
                 const __m512 qh = _mm512_loadu_ps(q + h * ldq + e);
                 a[h][0] = _mm512_fmadd_ps(qh, x0, a[h][0]);
@@ -898,41 +904,41 @@ __attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline voi
         __m512 a[4];
         for (int h = 0; h < H; h++) a[h] = _mm512_setzero_ps();
         for (size_t e = 0, b = 0; e < d; e += 16, b++) {
-            const __m512 x0 = tessera_load_i8x16_scaled(k + j * ldk + e, scales[j * ss + b]);
+            const __m512 x0 = tessera_load_kv16(k, j * ldk + e, kind, kind == TESSERA_KV_I8 ? scales[j * ss + b] : 0);
             for (int h = 0; h < H; h++) a[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * ldq + e), x0, a[h]);
         }
         for (int h = 0; h < H; h++) s[h * lds + j] = _mm512_reduce_add_ps(a[h]);
     }
 }
-__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_scores_i8_avx512(
-    const float *q, size_t ldq, size_t heads, const int8_t *k, size_t ldk, const float *scales, size_t ss, size_t n, size_t d, float *s,
-    size_t lds) {
+__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_scores_z(
+    const float *q, size_t ldq, size_t heads, const void *k, size_t ldk, const float *scales, size_t ss, size_t n, size_t d, float *s,
+    size_t lds, const int kind) {
     for (size_t h0 = 0; h0 < heads; h0 += 4) {
         const float *qh = q + h0 * ldq;
         float *sh = s + h0 * lds;
         switch (heads - h0 >= 4 ? 4 : heads - h0) {
-        case 4: tessera_group_scores_i8_impl(qh, ldq, 4, k, ldk, scales, ss, n, d, sh, lds); break;
-        case 3: tessera_group_scores_i8_impl(qh, ldq, 3, k, ldk, scales, ss, n, d, sh, lds); break;
-        case 2: tessera_group_scores_i8_impl(qh, ldq, 2, k, ldk, scales, ss, n, d, sh, lds); break;
-        default: tessera_group_scores_i8_impl(qh, ldq, 1, k, ldk, scales, ss, n, d, sh, lds); break;
+        case 4: tessera_group_scores_z_impl(qh, ldq, 4, k, ldk, scales, ss, n, d, sh, lds, kind); break;
+        case 3: tessera_group_scores_z_impl(qh, ldq, 3, k, ldk, scales, ss, n, d, sh, lds, kind); break;
+        case 2: tessera_group_scores_z_impl(qh, ldq, 2, k, ldk, scales, ss, n, d, sh, lds, kind); break;
+        default: tessera_group_scores_z_impl(qh, ldq, 1, k, ldk, scales, ss, n, d, sh, lds, kind); break;
         }
     }
 }
-/// y[h·ldy + e] (+)= Σ_j p[h·ldp + j] · scales[j·ss + e/16] · v[j·ldv + e] for heads h < H (1-4), e < d
-/// (a multiple of 16), in slices of 64 columns whose sums stay in registers while every row passes.
-__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_values_i8_impl(
-    const float *p, size_t ldp, const int H, const int8_t *v, size_t ldv, const float *scales, size_t ss, size_t n, size_t d, float *y,
-    size_t ldy, int accumulate) {
+/// y[h·ldy + e] (+)= Σ_j p[h·ldp + j] · v_j[e] for heads h < H (1-4), e < d (a multiple of 16), in
+/// slices of 64 columns whose sums stay in registers while every row passes.
+__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_values_z_impl(
+    const float *p, size_t ldp, const int H, const void *v, size_t ldv, const float *scales, size_t ss, size_t n, size_t d, float *y,
+    size_t ldy, int accumulate, const int kind) {
     for (size_t e0 = 0; e0 < d; e0 += 64) {
         const int w = d - e0 >= 64 ? 4 : (int)((d - e0) / 16);
         __m512 acc[4][4];
         for (int h = 0; h < H; h++)
             for (int c = 0; c < 4; c++) acc[h][c] = c < w && accumulate ? _mm512_loadu_ps(y + h * ldy + e0 + 16 * c) : _mm512_setzero_ps();
         for (size_t j = 0; j < n; j++) {
-            const int8_t *vj = v + j * ldv + e0;
-            const float *sj = scales + j * ss + e0 / 16;
             __m512 x[4];
-            for (int c = 0; c < 4; c++) x[c] = c < w ? tessera_load_i8x16_scaled(vj + 16 * c, sj[c]) : _mm512_setzero_ps();
+            for (int c = 0; c < 4; c++)
+                x[c] = c < w ? tessera_load_kv16(v, j * ldv + e0 + 16 * c, kind, kind == TESSERA_KV_I8 ? scales[j * ss + e0 / 16 + c] : 0)
+                             : _mm512_setzero_ps();
             for (int h = 0; h < H; h++) {
                 const __m512 ph = _mm512_set1_ps(p[h * ldp + j]);
                 for (int c = 0; c < 4; c++) if (c < w) acc[h][c] = _mm512_fmadd_ps(ph, x[c], acc[h][c]);
@@ -942,19 +948,37 @@ __attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline voi
             for (int c = 0; c < w; c++) _mm512_storeu_ps(y + h * ldy + e0 + 16 * c, acc[h][c]);
     }
 }
-__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_values_i8_avx512(
-    const float *p, size_t ldp, size_t heads, const int8_t *v, size_t ldv, const float *scales, size_t ss, size_t n, size_t d, float *y,
-    size_t ldy, int accumulate) {
+__attribute__((target("avx512f,avx512bw,fma"), always_inline)) static inline void tessera_group_values_z(
+    const float *p, size_t ldp, size_t heads, const void *v, size_t ldv, const float *scales, size_t ss, size_t n, size_t d, float *y,
+    size_t ldy, int accumulate, const int kind) {
     for (size_t h0 = 0; h0 < heads; h0 += 4) {
         const float *ph = p + h0 * ldp;
         float *yh = y + h0 * ldy;
         switch (heads - h0 >= 4 ? 4 : heads - h0) {
-        case 4: tessera_group_values_i8_impl(ph, ldp, 4, v, ldv, scales, ss, n, d, yh, ldy, accumulate); break;
-        case 3: tessera_group_values_i8_impl(ph, ldp, 3, v, ldv, scales, ss, n, d, yh, ldy, accumulate); break;
-        case 2: tessera_group_values_i8_impl(ph, ldp, 2, v, ldv, scales, ss, n, d, yh, ldy, accumulate); break;
-        default: tessera_group_values_i8_impl(ph, ldp, 1, v, ldv, scales, ss, n, d, yh, ldy, accumulate); break;
+        case 4: tessera_group_values_z_impl(ph, ldp, 4, v, ldv, scales, ss, n, d, yh, ldy, accumulate, kind); break;
+        case 3: tessera_group_values_z_impl(ph, ldp, 3, v, ldv, scales, ss, n, d, yh, ldy, accumulate, kind); break;
+        case 2: tessera_group_values_z_impl(ph, ldp, 2, v, ldv, scales, ss, n, d, yh, ldy, accumulate, kind); break;
+        default: tessera_group_values_z_impl(ph, ldp, 1, v, ldv, scales, ss, n, d, yh, ldy, accumulate, kind); break;
         }
     }
+}
+__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_scores_i8_avx512(
+    const float *q, size_t ldq, size_t heads, const int8_t *k, size_t ldk, const float *scales, size_t ss, size_t n, size_t d, float *s,
+    size_t lds) {
+    tessera_group_scores_z(q, ldq, heads, k, ldk, scales, ss, n, d, s, lds, TESSERA_KV_I8);
+}
+__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_values_i8_avx512(
+    const float *p, size_t ldp, size_t heads, const int8_t *v, size_t ldv, const float *scales, size_t ss, size_t n, size_t d, float *y,
+    size_t ldy, int accumulate) {
+    tessera_group_values_z(p, ldp, heads, v, ldv, scales, ss, n, d, y, ldy, accumulate, TESSERA_KV_I8);
+}
+__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_scores_f16_avx512(
+    const float *q, size_t ldq, size_t heads, const uint16_t *k, size_t ldk, size_t n, size_t d, float *s, size_t lds) {
+    tessera_group_scores_z(q, ldq, heads, k, ldk, 0, 0, n, d, s, lds, TESSERA_KV_F16);
+}
+__attribute__((target("avx512f,avx512bw,fma"))) static inline void tessera_group_values_f16_avx512(
+    const float *p, size_t ldp, size_t heads, const uint16_t *v, size_t ldv, size_t n, size_t d, float *y, size_t ldy, int accumulate) {
+    tessera_group_values_z(p, ldp, heads, v, ldv, 0, 0, n, d, y, ldy, accumulate, TESSERA_KV_F16);
 }
 /// dst[i] = the IEEE half nearest src[i] (ties to even), for i < count.
 __attribute__((target("avx2,f16c"))) static inline void tessera_float_to_half_avx2(const float *src, uint16_t *dst, size_t count) {
