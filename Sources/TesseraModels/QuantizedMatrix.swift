@@ -103,16 +103,7 @@ final class QuantizedMatrix: @unchecked Sendable {
             let stride = LaneLayout.blockBytes(format)
             for b in 0..<blocks {
                 let dst = data + (g * blocks + b) * stride
-                for i in 0..<32 {
-                    let (offset, high) = LaneLayout.valuePosition(format, row: r, value: i, int8: int8Activations)
-                    if format == .q4 {
-                        let nibble = UInt8(q[32 * b + i]) & 0x0F
-                        let byte = dst.load(fromByteOffset: offset, as: UInt8.self)
-                        dst.storeBytes(of: high ? byte | nibble << 4 : byte | nibble, toByteOffset: offset, as: UInt8.self)
-                    } else {
-                        dst.storeBytes(of: q[32 * b + i], toByteOffset: offset, as: Int8.self)
-                    }
-                }
+                q.withUnsafeBufferPointer { q in packLaneValues(q.baseAddress! + 32 * b, row: r, into: dst) }
                 dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: LaneLayout.scaleOffset(format, row: r), as: UInt16.self)
                 if format == .q8 {
                     dst.storeBytes(of: halfBitsFromFloat(scales[2 * b + 1]), toByteOffset: LaneLayout.scaleOffset(format, row: r, value: 16),
@@ -142,6 +133,34 @@ final class QuantizedMatrix: @unchecked Sendable {
             case .q8s:
                 for j in 0..<32 { dst.storeBytes(of: q[32 * b + j], toByteOffset: 32 * r + j, as: Int8.self) }
                 dst.storeBytes(of: halfBitsFromFloat(scales[2 * b]), toByteOffset: 128 + 2 * r, as: UInt16.self)
+            }
+        }
+    }
+
+    /// Row r's 32 codes of one block into its lane-layout group block: whole bytes, pairs or quads at
+    /// a time (where `LaneLayout.valuePosition` puts each value; a row's bytes hold only its own values,
+    /// so nothing is read back). Load-time work: value by value it was half of a short run's time.
+    private func packLaneValues(_ q: UnsafePointer<Int8>, row r: Int, into dst: UnsafeMutableRawPointer) {
+        @inline(__always) func nibbles(_ low: Int8, _ high: Int8) -> UInt8 { UInt8(bitPattern: low) & 0x0F | UInt8(bitPattern: high) << 4 }
+        switch format {
+        case .q4 where int8Activations:
+            // Quads: bytes 64u + 4r + t hold values 4u + t (low nibble) and 16 + 4u + t (high).
+            for u in 0..<4 {
+                var word: UInt32 = 0
+                for t in 0..<4 { word |= UInt32(nibbles(q[4 * u + t], q[16 + 4 * u + t])) << (8 * t) }
+                dst.storeBytes(of: word.littleEndian, toByteOffset: 64 * u + 4 * r, as: UInt32.self)
+            }
+        case .q4:
+            // Bytes 32c + 2r and 32c + 2r + 1 hold values 4c, 4c + 2 and 4c + 1, 4c + 3 (low, high nibble).
+            for c in 0..<8 {
+                let pair = UInt16(nibbles(q[4 * c], q[4 * c + 2])) | UInt16(nibbles(q[4 * c + 1], q[4 * c + 3])) << 8
+                dst.storeBytes(of: pair.littleEndian, toByteOffset: 32 * c + 2 * r, as: UInt16.self)
+            }
+        case .q8, .q8s:
+            // Bytes 32c + 2r and 32c + 2r + 1 hold values 2c and 2c + 1.
+            for c in 0..<16 {
+                let pair = UInt16(UInt8(bitPattern: q[2 * c])) | UInt16(UInt8(bitPattern: q[2 * c + 1])) << 8
+                dst.storeBytes(of: pair.littleEndian, toByteOffset: 32 * c + 2 * r, as: UInt16.self)
             }
         }
     }
