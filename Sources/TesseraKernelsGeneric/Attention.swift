@@ -203,6 +203,8 @@ extension ISAKernels {
                                        y: UnsafeMutablePointer<Float>, ldy: Int) {
         #if TESSERA_AVX512
         if k % 16 == 0 && block == 16 { return tessera_group_scores_i8_avx512(q, ldq, heads, w, ldw, scales, scaleStride, n, k, y, ldy) }
+        #elseif TESSERA_AVX2
+        if k % 16 == 0 && block == 16 { return tessera_group_scores_i8_avx2(q, ldq, heads, w, ldw, scales, scaleStride, n, k, y, ldy) }
         #endif
         for h in 0..<heads {
             gemvInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: q + h * ldq, y: y + h * ldy)
@@ -216,6 +218,10 @@ extension ISAKernels {
         if k % 16 == 0 && block == 16 {
             return tessera_group_values_i8_avx512(x, ldx, heads, w, ldw, scales, scaleStride, n, k, y, ldy, accumulate ? 1 : 0)
         }
+        #elseif TESSERA_AVX2
+        if k % 16 == 0 && block == 16 {
+            return tessera_group_values_i8_avx2(x, ldx, heads, w, ldw, scales, scaleStride, n, k, y, ldy, accumulate ? 1 : 0)
+        }
         #endif
         for h in 0..<heads {
             gemvTransposedInt8(n: n, k: k, w: w, ldw: ldw, scales: scales, scaleStride: scaleStride, block: block, x: x + h * ldx,
@@ -223,7 +229,7 @@ extension ISAKernels {
         }
     }
 
-    /// One head's int8 scores (without AVX-512, or blocks other than 16).
+    /// One head's int8 scores (the portable path, and blocks other than 16).
     static func gemvInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>, scaleStride: Int,
                          block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         // Per block: the int8 values widen to floats, multiply x, and the products add in with the
@@ -247,7 +253,7 @@ extension ISAKernels {
         }
     }
 
-    /// One head's int8 weighted value sum (without AVX-512, or blocks other than 16).
+    /// One head's int8 weighted value sum (the portable path, and blocks other than 16).
     static func gemvTransposedInt8(n: Int, k: Int, w: UnsafePointer<Int8>, ldw: Int, scales: UnsafePointer<Float>,
                                    scaleStride: Int, block: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                    accumulate: Bool) {
