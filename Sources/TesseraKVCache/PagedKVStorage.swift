@@ -1,11 +1,11 @@
 // The tensors of the paged KV cache: per layer, one store of blockCount · blockSize token slots (f32,
-// or int8 with a scale per 16 values, as TokenRows holds them); block b is slots b·B ..< (b+1)·B. The
+// f16, or int8 with a scale per 16 values, as TokenRows holds them); block b is slots b·B ..< (b+1)·B. The
 // block pool and the cache manager decide which blocks a request uses; the model writes its new keys
 // and values through the slots of its block table and attends over its blocks as pages.
 //
-// f32 slots are held head by head, (kvHeads, slots, headDim), so that a page's rows of one kv head are
-// one contiguous run: a decode task reads one head, and token-major it would read 256 bytes of every
-// 768 (SmolLM2) — a third of the memory bandwidth (see TokenRows). int8 slots stay token-major.
+// Slots are held head by head, (kvHeads, slots, headDim) (int8 scales likewise), so that a page's rows
+// of one kv head are one contiguous run: a decode task reads one head, and token-major it would read
+// 256 bytes of every 768 (SmolLM2 in f32) — a third of the memory bandwidth (see TokenRows).
 import TesseraKernels
 
 public final class PagedKVStorage {

@@ -19,12 +19,12 @@ import TesseraKernels
 final class TokenRows {
     let kvHeads: Int, headDim: Int
     let type: KVElementType
-    /// f32 and f16 only: slots stored (kvHeads, capacity, headDim) rather than (capacity, kvHeads, headDim).
+    /// Slots stored (kvHeads, capacity, headDim) rather than (capacity, kvHeads, headDim) (int8 scales likewise).
     let headMajor: Bool
     /// int8: values per scale.
     let block: Int
     private(set) var capacity = 0
-    private var keys = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)    // (capacity, kvHeads, headDim)
+    private var keys = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)    // see `headMajor`
     private var values = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
     private var keyScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)          // int8 only: as the rows, one per block
     private var valueScales = UnsafeMutablePointer<Float>.allocate(capacity: 1)

@@ -18,19 +18,21 @@ import TesseraCore
 import Glibc
 #endif
 
-/// Keys and values for attention, token-major (keys, kvHeads, headDim).
+/// Keys and values for attention, laid out as the `AttentionShape` that reads them says: token-major
+/// (keys, kvHeads, headDim) or head-major (each head's rows contiguous, `kvHeadStride` elements apart).
 public enum AttentionKV: @unchecked Sendable {
     case float32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
     /// IEEE halves, laid out as f32 rows would be.
     case float16(keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>)
-    /// int8 rows with scales (keys, kvHeads, headDim / block): value (t, h, e) is
-    /// scales[(t · kvHeads + h) · headDim / block + e / block] · q[t, h, e].
+    /// int8 codes with one scale per `block` values, the scales laid out as the codes are: the value at
+    /// element offset o is scales[o / block] · q[o] (o = the shape's kvOffset + e; block divides headDim
+    /// and, head-major, kvHeadStride).
     case int8(keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>, values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>,
               block: Int)
 }
 
 extension FlashAttention {
-    /// Attention of `q` over keys and values held as f32, f16 or int8 (batch 1; int8 token-major). Writes the
+    /// Attention of `q` over keys and values held as f32, f16 or int8 (f16 and int8: batch 1). Writes the
     /// output and, when given, the log-sum-exp per (query head, query).
     public static func forward(_ shape: AttentionShape, q: UnsafePointer<Float>, kv: AttentionKV,
                                output: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>? = nil) {
@@ -42,6 +44,8 @@ extension FlashAttention {
             precondition(shape.batch == 1, "f16 and int8 keys and values are a cache's: batch 1")
             if case .int8(_, _, _, _, let block) = kv {
                 precondition(shape.headDim % block == 0, "int8 blocks of \(block) must tile the head dimension \(shape.headDim)")
+                precondition(shape.kvLayout == .tokenMajor || shape.kvHeadStride % block == 0,
+                             "int8 blocks of \(block) must tile the head stride \(shape.kvHeadStride)")
             }
             if takesDecodePath(shape) {
                 decode(shape, q: q, kv: kv, output: output, logSumExp: logSumExp)

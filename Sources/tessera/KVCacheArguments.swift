@@ -11,7 +11,7 @@ struct KVCacheArguments: ParsableArguments {
     var kvCache = "full"
     @Option(help: "Recent tokens kept by --kv-cache window or sinks.") var kvWindow = 2048
     @Option(help: "Attention-sink tokens kept by --kv-cache sinks.") var kvSinks = 4
-    @Option(help: "KV cache element type: 'f16' (llama.cpp's default: half of f32's memory and reads, logits within 0.2%), 'f32', or 'int8' (one scale per 16 values: under a third of f32's memory).") var kvType = "f16"
+    @Option(help: "KV cache element type: 'f16' (llama.cpp's default: half of f32's memory and reads, logits within ~0.1% of f32's on the real models), 'f32', or 'int8' (one scale per 16 values: under a third of f32's memory).") var kvType = "f16"
 
     var policy: KVLayerPolicy {
         get throws {

@@ -93,8 +93,8 @@ void tessera_malloc_release(void);
 /// Fixes glibc's mmap threshold (disabling its growth after large frees), so freed large blocks leave the resident set.
 void tessera_malloc_fix_mmap_threshold(int bytes);
 /// Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with transparent huge pages
-/// (madvise MADV_HUGEPAGE; a no-op where THP is off or the region is under 4 MiB). Call it before the
-/// memory is first touched. Returns 1 when advised.
+/// (madvise MADV_HUGEPAGE; nothing for regions under 4 MiB, and no effect where THP is set to never).
+/// Call it before the memory is first touched. Returns 1 when madvise accepted the advice.
 int tessera_advise_huge_pages(void *p, size_t bytes);
 
 // MARK: - Timing
@@ -810,8 +810,9 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tesse
 /// The decode weighted sum for head sizes that are multiples of 64: y[h·ldy + e] (+)= Σ_j p[h·ldp + j] ·
 /// v[j·ldv + e]. Rows go eight at a time, two from each quarter of the range; for each head and each
 /// 64-column slice, eight accumulators stay in registers across the eight rows (one broadcast weight
-/// per row, the value rows as FMA memory operands, read from L1 after the first head), so the heads'
-/// sums are loaded and stored once per eight rows rather than once per four.
+/// per row, the value rows as FMA memory operands, read from L1 after the first head; f16 rows are
+/// widened again for each head), so the heads' sums are loaded and stored once per eight rows rather
+/// than once per four.
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void tessera_group_values64_any(
     const float *p, size_t ldp, size_t heads, const void *v, size_t ldv, size_t n, size_t d, float *y, size_t ldy, int accumulate,
     const int half) {
