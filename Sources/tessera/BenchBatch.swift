@@ -31,9 +31,7 @@ struct BenchBatch: ParsableCommand {
         guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 >= 1 }), depth >= 1, steps >= 1, repeats >= 1 else {
             throw ValidationError("batch sizes, -d, -n and -r must be at least 1")
         }
-        guard let elementType = KVElementType(rawValue: kvType) else {
-            throw ValidationError("--kv-type must be f32, f16 or int8, got '\(kvType)'")
-        }
+        let elementType = try parseKVType(kvType)
         let loaded = try modelOptions.load()
         let model = loaded.model
         guard depth + steps < model.config.contextLength else {

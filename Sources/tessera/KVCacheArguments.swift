@@ -28,10 +28,7 @@ struct KVCacheArguments: ParsableArguments {
     }
 
     var elementType: KVElementType {
-        get throws {
-            guard let type = KVElementType(rawValue: kvType) else { throw ValidationError("--kv-type must be f32, f16 or int8, got '\(kvType)'") }
-            return type
-        }
+        get throws { try parseKVType(kvType) }
     }
 
     func options(maxTokens: Int?, maxChunk: Int = 512) throws -> KVCacheOptions {
@@ -52,4 +49,10 @@ func describeMemory(_ cache: LayeredKVCache, layers: Int) -> String {
     return "KV cache: \(cache.summary); \(cache.bytesPerTokenPerLayer) bytes per token per layer, \(cache.bytesPerToken) over \(layers) layers; "
         + String(format: "%.1f MB allocated, %d tokens seen (limit %@), %d held per layer on average; 1 GiB holds %@",
                  Double(cache.allocatedBytes) / 1e6, cache.length, limit, cache.heldTokens, fits)
+}
+
+/// A --kv-type value (generate, serve, perplexity and the benches alike).
+func parseKVType(_ text: String) throws -> KVElementType {
+    guard let type = KVElementType(rawValue: text) else { throw ValidationError("--kv-type must be f32, f16 or int8, got '\(text)'") }
+    return type
 }
