@@ -15,7 +15,9 @@
 // vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
 // for prompts too (pp512 on Zen 4 ~780 -> ~1030 tokens/s; perplexity 28.4320 against 28.4322), and a
 // row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there. With
-// 8-bit activations only q4 matrices take a lane layout (their own, for vpdpbusd).
+// 8-bit activations q4 matrices take a lane layout of their own (for vpdpbusd), and the byte formats
+// (Q8_0's, Q6_K's: SmolLM2's and Gemma's output matrices) keep the 16-bit lanes — their 4-row 8-bit
+// kernel and f32 panels ran a batch-16 decode step's output matrix at ~40% of the lanes' speed.
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
 // below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
 import CTesseraCPU
@@ -75,10 +77,10 @@ final class QuantizedMatrix: @unchecked Sendable {
               t.shape[1] % blockSize == 0 else { return nil }
         // One scale per 32 and no minimum (Q8_0, Q5_0): the lean byte layout.
         let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
-        // With 8-bit activations only q4 has a lane layout (the others keep the 4-row kernels and panels).
-        let lanes = (!int8Activations || format == .q4) && t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
+        let lanes = t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
         self.init(rows: t.shape[0], cols: t.shape[1], format: format, lanes: lanes, sourceType: t.type)
-        self.int8Activations = int8Activations
+        // 8-bit activations have a lane layout for q4 only: byte formats in lanes keep 16-bit ones.
+        self.int8Activations = int8Activations && !(lanes && format != .q4)
         let rowsPerGroup = self.rowsPerGroup
         let rowBytes = cols / blockSize * blockBytes
         let failed = Atomic(false)
