@@ -5,6 +5,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -131,4 +132,106 @@ int tessera_advise_huge_pages(void *p, size_t bytes) {
     (void)p; (void)bytes;
     return 0;
 #endif
+}
+
+// MARK: - Vocabulary-sized scans
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
+static float tessera_max_f32(const float *x, size_t n);
+
+size_t tessera_argmax_f32(const float *x, size_t n) {
+    // The largest (maxps keeps the running value when x is NaN), then its first place.
+    const float best = tessera_max_f32(x, n);
+    size_t k = 0;
+#if defined(__x86_64__)
+    const __m128 b = _mm_set1_ps(best);
+    for (; k + 4 <= n; k += 4) if (_mm_movemask_ps(_mm_cmpeq_ps(_mm_loadu_ps(x + k), b))) break;
+#endif
+    for (; k < n; k++) if (x[k] == best) return k;
+    return 0;
+}
+
+/// The largest of x[0..<n] (-inf when empty or all NaN).
+static float tessera_max_f32(const float *x, size_t n) {
+    float best = -INFINITY;
+    size_t i = 0;
+#if defined(__x86_64__)
+    __m128 m0 = _mm_set1_ps(-INFINITY), m1 = m0;
+    for (; i + 8 <= n; i += 8) {
+        m0 = _mm_max_ps(_mm_loadu_ps(x + i), m0);
+        m1 = _mm_max_ps(_mm_loadu_ps(x + i + 4), m1);
+    }
+    float lanes[8];
+    _mm_storeu_ps(lanes, m0);
+    _mm_storeu_ps(lanes + 4, m1);
+    for (int j = 0; j < 8; j++) if (lanes[j] > best) best = lanes[j];
+#endif
+    for (; i < n; i++) if (x[i] > best) best = x[i];
+    return best;
+}
+
+float tessera_min_block_max_f32(const float *x, size_t n, size_t blocks) {
+    float smallest = INFINITY;
+    for (size_t b = 0; b < blocks; b++) {
+        const size_t lo = n * b / blocks, hi = n * (b + 1) / blocks;
+        const float m = tessera_max_f32(x + lo, hi - lo);
+        if (m < smallest) smallest = m;
+    }
+    return smallest;
+}
+
+/// The sum of one run of 16 in four float lanes.
+static inline float tessera_run16_sum(const float *x) {
+#if defined(__x86_64__)
+    __m128 s = _mm_add_ps(_mm_add_ps(_mm_loadu_ps(x), _mm_loadu_ps(x + 4)), _mm_add_ps(_mm_loadu_ps(x + 8), _mm_loadu_ps(x + 12)));
+    float lanes[4];
+    _mm_storeu_ps(lanes, s);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#else
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += x[j];
+    return s;
+#endif
+}
+
+double tessera_sum_f32(const float *x, size_t n) {
+    double total = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) total += tessera_run16_sum(x + i);
+    for (; i < n; i++) total += x[i];
+    return total;
+}
+
+size_t tessera_select_range_f32(const float *x, size_t n, float lo, float hi, int64_t *out) {
+    size_t count = 0, i = 0;
+#if defined(__x86_64__)
+    const __m128 l = _mm_set1_ps(lo), h = _mm_set1_ps(hi);
+    for (; i + 4 <= n; i += 4) {
+        const __m128 v = _mm_loadu_ps(x + i);
+        int mask = _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, l), _mm_cmplt_ps(v, h)));
+        while (mask) {
+            out[count++] = (int64_t)(i + __builtin_ctz(mask));
+            mask &= mask - 1;
+        }
+    }
+#endif
+    for (; i < n; i++) if (x[i] >= lo && x[i] < hi) out[count++] = (int64_t)i;
+    return count;
+}
+
+size_t tessera_cumulative_find_f32(const float *x, size_t n, double target) {
+    double cumulative = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const double run = tessera_run16_sum(x + i);
+        if (cumulative + run > target) break;
+        cumulative += run;
+    }
+    for (; i < n; i++) {
+        cumulative += x[i];
+        if (cumulative > target) return i;
+    }
+    return n - 1;
 }

@@ -5,7 +5,9 @@
 // define them) -> (temperature 0: argmax) -> temperature -> top-k ->
 // softmax -> top-p (nucleus) -> min-p -> draw with a seeded generator. Same seed, same parameters,
 // same logits: same token, on every machine (the generator is a fixed xoshiro256**, not the system's).
+import CTesseraCPU
 import Foundation
+import TesseraKernels
 
 public struct SamplingParameters: Sendable, Equatable, Codable {
     /// 0 means greedy (argmax).
@@ -107,46 +109,149 @@ public struct Sampler: Sendable {
         var logits = logits
         applyBiasAndPenalties(&logits, history: history)
         if parameters.temperature == 0 { return Sampler.argmax(logits) }
-
-        // Candidates sorted by logit, cut by top-k.
-        var candidates = Array(0..<logits.count)
-        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
-        if k < logits.count {
-            candidates = Sampler.topIndices(logits, k)
-        } else {
-            candidates.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        }
-        // Softmax at the temperature (in Double for stability of the cumulative sums).
-        let maxLogit = Double(logits[candidates[0]])
-        var probabilities = candidates.map { exp((Double(logits[$0]) - maxLogit) / Double(parameters.temperature)) }
-        var total = probabilities.reduce(0, +)
-        // Top-p: the shortest prefix whose mass reaches p.
-        if parameters.topP < 1 {
-            var cumulative = 0.0, keep = probabilities.count
-            for (i, p) in probabilities.enumerated() {
-                cumulative += p / total
-                if cumulative >= Double(parameters.topP) { keep = i + 1; break }
-            }
-            probabilities.removeSubrange(keep...)
-            candidates.removeSubrange(keep...)
-            total = probabilities.reduce(0, +)
-        }
-        // Min-p: relative to the most likely candidate (probabilities[0] is the largest).
-        if parameters.minP > 0 {
-            let threshold = probabilities[0] * Double(parameters.minP)
-            let keep = probabilities.firstIndex { $0 < threshold } ?? probabilities.count
-            probabilities.removeSubrange(keep...)
-            candidates.removeSubrange(keep...)
-            total = probabilities.reduce(0, +)
-        }
-        let u = Double(generator.nextUnit()) * total
-        var cumulative = 0.0
-        for (i, p) in probabilities.enumerated() {
-            cumulative += p
-            if u < cumulative { return Int32(candidates[i]) }
-        }
-        return Int32(candidates[candidates.count - 1])
+        let d = distribution(logits)
+        // Non-finite logits (a broken model) leave nothing to draw from: the largest, as greedy would.
+        return d.probabilities.isEmpty ? Sampler.argmax(logits) : draw(d)
     }
+
+    /// The tokens a draw may pick and their probabilities (which sum to 1 within rounding): `tokens`
+    /// in the order a draw walks them, or nil for the whole vocabulary in id order (`probabilities`
+    /// then has one per token).
+    public struct Distribution: Sendable {
+        public var tokens: [Int]?
+        public var probabilities: [Float]
+    }
+
+    /// Temperature, top-k, softmax, top-p and min-p over logits (bias and penalties applied). Never a
+    /// sort of the vocabulary: a decode step samples every running sequence on the engine's thread, and
+    /// sorting 49k ids per token (what this did first) cost ~2.5 ms a sequence, three times a batch-16
+    /// step's forward pass. The softmax runs on the kernels' vectorised exp; top-k sorts only the values
+    /// above a threshold that at least k reach; top-p sorts only the band of probability where the
+    /// cumulative mass crosses p (`nucleus`), so the nucleus is the full sort's. Without top-p or min-p
+    /// the draw walks the vocabulary in id order — the same distribution as walking it sorted, though a
+    /// given seed picks other tokens than the full-sort sampler did.
+    public func distribution(_ logits: [Float]) -> Distribution {
+        let p = parameters, vocabulary = logits.count
+        let k = p.topK > 0 ? min(p.topK, vocabulary) : vocabulary
+        if k < vocabulary {
+            // The k most likely, largest first (ties: lower id first); a softmax over them alone.
+            let tokens = Sampler.topIndices(logits, k)
+            let probabilities = Sampler.softmax(tokens.map { logits[$0] }, temperature: p.temperature)
+            return Sampler.cut(Distribution(tokens: tokens, probabilities: probabilities), topP: p.topP, minP: p.minP,
+                               total: Sampler.sum(probabilities))
+        }
+        let probabilities = Sampler.softmax(logits, temperature: p.temperature)
+        var tokens: [Int]?
+        if p.topP < 1 { tokens = Sampler.nucleus(probabilities, mass: Double(p.topP) * Sampler.sum(probabilities)) }
+        if p.minP > 0 {
+            let threshold = probabilities[Int(Sampler.argmax(probabilities))] * p.minP
+            tokens = tokens.map { $0.filter { probabilities[$0] >= threshold } }
+                ?? Sampler.indices(of: probabilities, in: threshold, .infinity)
+        }
+        guard let tokens else { return Distribution(tokens: nil, probabilities: probabilities) }
+        return Distribution(tokens: tokens, probabilities: tokens.map { probabilities[$0] })
+    }
+
+    /// A draw from `d`: the first token whose cumulative probability passes u · total (u uniform in [0, 1)).
+    mutating func draw(_ d: Distribution) -> Int32 {
+        let target = Double(generator.nextUnit()) * Sampler.sum(d.probabilities)
+        let i = d.probabilities.withUnsafeBufferPointer { tessera_cumulative_find_f32($0.baseAddress!, $0.count, target) }
+        return Int32(d.tokens?[i] ?? i)
+    }
+
+    /// The sorted head of a distribution cut to top-p (the shortest prefix whose mass reaches p of
+    /// `total`, the whole distribution's) and min-p (tokens at least min-p times as likely as the first).
+    static func cut(_ d: Distribution, topP: Float, minP: Float, total: Double) -> Distribution {
+        guard let tokens = d.tokens, !tokens.isEmpty else { return d }
+        var keep = tokens.count
+        if topP < 1 {
+            var cumulative = 0.0
+            for (i, q) in d.probabilities.enumerated() {
+                cumulative += Double(q)
+                if cumulative >= Double(topP) * total { keep = i + 1; break }
+            }
+        }
+        if minP > 0 {
+            let threshold = d.probabilities[0] * minP
+            keep = min(keep, d.probabilities.firstIndex { $0 < threshold } ?? keep)
+        }
+        return Distribution(tokens: Array(tokens.prefix(keep)), probabilities: Array(d.probabilities.prefix(keep)))
+    }
+
+    /// The textbook sampler's distribution, the oracle of the tests and of `tessera bench sampler`: every
+    /// token sorted by logit (ties: lower id first), top-k, softmax in Double at the temperature, top-p's
+    /// shortest prefix, min-p; probabilities renormalised, in the sorted order.
+    public static func referenceDistribution(_ logits: [Float], _ p: SamplingParameters) -> (tokens: [Int], probabilities: [Double]) {
+        var order = Array(logits.indices).sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        if p.topK > 0 { order = Array(order.prefix(p.topK)) }
+        let top = Double(logits[order[0]])
+        var probabilities = order.map { exp((Double(logits[$0]) - top) / Double(p.temperature)) }
+        if p.topP < 1 {
+            let total = probabilities.reduce(0, +)
+            var cumulative = 0.0, keep = probabilities.count
+            for (i, q) in probabilities.enumerated() {
+                cumulative += q / total
+                if cumulative >= Double(p.topP) { keep = i + 1; break }
+            }
+            order = Array(order.prefix(keep)); probabilities = Array(probabilities.prefix(keep))
+        }
+        if p.minP > 0 {
+            let keep = probabilities.firstIndex { $0 < probabilities[0] * Double(p.minP) } ?? probabilities.count
+            order = Array(order.prefix(keep)); probabilities = Array(probabilities.prefix(keep))
+        }
+        let total = probabilities.reduce(0, +)
+        return (order, probabilities.map { $0 / total })
+    }
+
+    /// softmax(x / temperature) on the kernels' vectorised exp.
+    static func softmax(_ x: [Float], temperature: Float) -> [Float] {
+        let inverse = 1 / temperature
+        let scaled = x.map { $0 * inverse }
+        return [Float](unsafeUninitializedCapacity: x.count) { y, count in
+            scaled.withUnsafeBufferPointer { Kernels.active.softmax($0.baseAddress!, y.baseAddress!, rows: 1, cols: x.count) }
+            count = x.count
+        }
+    }
+
+    /// The top-p nucleus: the fewest most likely tokens whose probabilities sum to `mass` (ties: lower
+    /// ids first). Bands of probability, each 16 times below the last, join whole while the mass stays
+    /// short; only the band that crosses it is sorted, and cut there. (Every token of a band is more
+    /// likely than any of the next, so the result is the head of the whole vocabulary's sorted order.)
+    static func nucleus(_ probabilities: [Float], mass: Double) -> [Int] {
+        var chosen: [Int] = [], chosenMass = 0.0
+        var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 16
+        while true {
+            let band = indices(of: probabilities, in: threshold, upper)
+            let bandMass = sum(band.map { probabilities[$0] })
+            if chosenMass + bandMass >= mass || threshold == 0 {
+                // Largest first, lower ids first among equals: non-negative floats order as their bits.
+                let keys = band.map { UInt64(probabilities[$0].bitPattern) << 32 | UInt64(UInt32.max - UInt32($0)) }.sorted(by: >)
+                for key in keys {
+                    let token = Int(UInt32.max - UInt32(truncatingIfNeeded: key))
+                    chosen.append(token)
+                    chosenMass += Double(probabilities[token])
+                    if chosenMass >= mass { break }
+                }
+                return chosen
+            }
+            chosen += band
+            chosenMass += bandMass
+            upper = threshold
+            threshold = threshold > 1e-30 ? threshold / 16 : 0
+        }
+    }
+
+    /// The ids (ascending) whose value lies in [lo, hi).
+    static func indices(of x: [Float], in lo: Float, _ hi: Float) -> [Int] {
+        [Int](unsafeUninitializedCapacity: x.count) { out, count in
+            count = x.withUnsafeBufferPointer { p in
+                out.withMemoryRebound(to: Int64.self) { tessera_select_range_f32(p.baseAddress!, p.count, lo, hi, $0.baseAddress!) }
+            }
+        }
+    }
+
+    /// Σ x in Double.
+    static func sum(_ x: [Float]) -> Double { x.withUnsafeBufferPointer { tessera_sum_f32($0.baseAddress!, $0.count) } }
 
     func applyBiasAndPenalties(_ logits: inout [Float], history: TokenHistory) {
         for (id, bias) in parameters.logitBias where Int(id) < logits.count { logits[Int(id)] += bias }
@@ -164,30 +269,27 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// The first index of the largest value.
+    /// The first index of the largest value (NaNs never win).
     public static func argmax(_ x: [Float]) -> Int32 {
-        var best = 0
-        for i in 1..<x.count where x[i] > x[best] { best = i }
-        return Int32(best)
+        x.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
     }
 
-    /// Indices of the k largest values, largest first (ties: lower index first).
+    /// Indices of the k largest values, largest first (ties: lower index first). At least k values
+    /// reach the smallest of k blocks' maxima; those are sorted and cut (typically a few times k of
+    /// them). Keeping a sorted buffer of k over the whole vocabulary took ~50 µs a token.
     static func topIndices(_ x: [Float], _ k: Int) -> [Int] {
-        // A min-heap of k would be asymptotically better; a partial selection by threshold is simpler
-        // and fast for k ≪ vocab: keep a sorted buffer of the best k.
-        var best: [Int] = []
-        best.reserveCapacity(k + 1)
-        for i in 0..<x.count {
-            if best.count == k, let last = best.last, x[i] <= x[last] { continue }
-            var lo = 0, hi = best.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if x[best[mid]] >= x[i] { lo = mid + 1 } else { hi = mid }
-            }
-            best.insert(i, at: lo)
-            if best.count > k { best.removeLast() }
+        let k = min(k, x.count)
+        guard k > 0 else { return [] }
+        let threshold = x.withUnsafeBufferPointer { tessera_min_block_max_f32($0.baseAddress!, $0.count, k) }
+        var found = indices(of: x, in: threshold, .infinity)
+        if found.count < k { found = (0..<x.count).filter { x[$0] >= threshold } }  // +inf values (never from a model)
+        // Largest first, lower ids first among equals: the float's bits made to order as unsigned
+        // integers (negatives flipped whole, positives' sign bit set), the id inverted below them.
+        func key(_ i: Int) -> UInt64 {
+            let bits = x[i].bitPattern
+            return UInt64(bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000) << 32 | UInt64(UInt32.max - UInt32(i))
         }
-        return best
+        return found.map(key).sorted(by: >).prefix(k).map { Int(UInt32.max - UInt32(truncatingIfNeeded: $0)) }
     }
 }
 

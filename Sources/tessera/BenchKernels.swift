@@ -15,7 +15,7 @@ import TesseraModels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks, printed as a table (or JSON with --json).", subcommands: [BenchModel.self, BenchBatch.self, BenchKVCache.self, BenchKernels.self, BenchAttention.self, BenchTokenizer.self, BenchTrain.self, BenchServe.self])
+        abstract: "Benchmarks, printed as a table (or JSON with --json).", subcommands: [BenchModel.self, BenchBatch.self, BenchKVCache.self, BenchKernels.self, BenchAttention.self, BenchTokenizer.self, BenchTrain.self, BenchServe.self, BenchSampler.self])
 }
 
 struct BenchKernels: ParsableCommand {

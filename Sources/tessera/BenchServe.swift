@@ -26,6 +26,9 @@ struct BenchServe: AsyncParsableCommand {
     @Option(help: "Random prompt ids are drawn from this range (lo..<hi): ordinary tokens of the vocabulary.")
     var tokenRange = "1000..<20000"
     @Option(help: "Seed for the prompts and arrivals.") var seed: UInt64 = 0
+    @Option(help: "Sampling temperature of every request (0: greedy).") var temperature: Double = 0
+    @Option(help: "Nucleus sampling: top_p of every request (1: off).") var topP: Double = 1
+    @Option(help: "top_k of every request (0: off; sent only when set).") var topK = 0
     @Option(help: "Warm-up requests per target before measuring.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(help: "Write every run's figures as CSV here (for plots).") var csv: String?
@@ -81,6 +84,9 @@ struct BenchServe: AsyncParsableCommand {
         guard bounds.count == 2, bounds[0] >= 0, bounds[0] < bounds[1] else { throw ValidationError("--token-range takes LO..<HI") }
         guard numPrompts >= 1, inputLen >= 1, outputLen >= 1, prefixLen >= 0, prefixLen < inputLen else {
             throw ValidationError("--num-prompts, --input-len and --output-len must be positive, --prefix-len below --input-len")
+        }
+        guard temperature >= 0, topP > 0, topP <= 1, topK >= 0 else {
+            throw ValidationError("--temperature takes 0 or more, --top-p a value in (0, 1], --top-k 0 or more")
         }
 
         var rng = SeededGenerator(seed: seed)
@@ -146,8 +152,9 @@ struct BenchServe: AsyncParsableCommand {
         var request = HTTPClientRequest(url: url + "/v1/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        let body: [String: Any] = ["model": model, "prompt": prompt.map(Int.init), "max_tokens": outputTokens, "temperature": 0,
-                                   "ignore_eos": true, "stream": true, "stream_options": ["include_usage": true]]
+        var body: [String: Any] = ["model": model, "prompt": prompt.map(Int.init), "max_tokens": outputTokens, "temperature": temperature,
+                                   "top_p": topP, "ignore_eos": true, "stream": true, "stream_options": ["include_usage": true]]
+        if topK > 0 { body["top_k"] = topK }
         request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
         let start = DispatchTime.now().uptimeNanoseconds
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
@@ -235,6 +242,7 @@ struct BenchServe: AsyncParsableCommand {
         var report = BenchReport(benchmark: "serve", environment: [
             "workload": "\(numPrompts) requests, \(inputLen) prompt tokens (\(prefixLen) shared), \(outputLen) output tokens, "
                 + (requestRate.map { "Poisson \($0) req/s" } ?? "all at once"),
+            "sampling": temperature == 0 ? "greedy" : "temperature \(temperature), top_p \(topP)" + (topK > 0 ? ", top_k \(topK)" : ""),
             "targets": names.joined(separator: ", "),
         ])
         let first = names[0], peer = names.count > 1 ? names[1] : nil

@@ -137,3 +137,58 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(kept.finishReason, .length)
     }
 }
+
+/// The sampler's candidate sets and probabilities against the textbook algorithm (sort the whole
+/// vocabulary, softmax in Double, cut), on random logits of a real vocabulary's size.
+final class SamplerDistributionTests: XCTestCase {
+    func reference(_ logits: [Float], _ p: SamplingParameters) -> [Int: Double] {
+        let (tokens, probabilities) = Sampler.referenceDistribution(logits, p)
+        return Dictionary(uniqueKeysWithValues: zip(tokens, probabilities))
+    }
+
+    func testCandidatesAndProbabilitiesMatchTheFullSort() {
+        var rng = SeededGenerator(seed: 11)
+        // A peaked and a flat distribution over 49,152 tokens (SmolLM2's vocabulary).
+        for spread in [Float(8), 1] {
+            let logits = (0..<49_152).map { _ in Float.random(in: -spread...spread, using: &rng) }
+            for parameters in [SamplingParameters(temperature: 0.8), SamplingParameters(temperature: 0.7, topP: 0.9),
+                               SamplingParameters(temperature: 1, topP: 0.3), SamplingParameters(temperature: 1.3, minP: 0.05),
+                               SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, minP: 0.02),
+                               SamplingParameters(temperature: 2, topK: 1000)] {
+                let expected = reference(logits, parameters)
+                let d = Sampler(parameters).distribution(logits)
+                let tokens = d.tokens ?? Array(logits.indices)
+                let total = d.probabilities.reduce(0, +)
+                XCTAssertEqual(tokens.count, expected.count, "spread \(spread), \(parameters)")
+                XCTAssertTrue(Set(tokens) == Set(expected.keys), "spread \(spread), \(parameters)")
+                for (token, q) in zip(tokens, d.probabilities) {
+                    XCTAssertEqual(Double(q / total), expected[token] ?? -1, accuracy: 1e-4 * max(1e-3, expected[token] ?? 0) + 1e-9,
+                                   "token \(token), spread \(spread), \(parameters)")
+                }
+            }
+        }
+    }
+
+    func testDrawsFollowTheDistribution() {
+        // Three tokens at 0.5, 0.3, 0.2 among many at nothing: frequencies over 20,000 draws.
+        var logits = [Float](repeating: -80, count: 1000)
+        logits[3] = log(0.5); logits[500] = log(0.3); logits[999] = log(0.2)
+        for parameters in [SamplingParameters(temperature: 1, seed: 5), SamplingParameters(temperature: 1, topP: 0.99, seed: 5)] {
+            var s = Sampler(parameters)
+            var counts: [Int32: Int] = [:]
+            for _ in 0..<20_000 { counts[s.sample(logits), default: 0] += 1 }
+            XCTAssertEqual(Set(counts.keys), [3, 500, 999])
+            XCTAssertEqual(Double(counts[3] ?? 0) / 20_000, 0.5, accuracy: 0.015)
+            XCTAssertEqual(Double(counts[500] ?? 0) / 20_000, 0.3, accuracy: 0.015)
+        }
+    }
+
+    func testArgmaxTakesTheFirstLargest() {
+        var x = [Float](repeating: 0, count: 100)
+        x[37] = 2; x[90] = 2; x[99] = 1
+        XCTAssertEqual(Sampler.argmax(x), 37)
+        x[98] = 3
+        XCTAssertEqual(Sampler.argmax(x), 98)
+        XCTAssertEqual(Sampler.argmax([1, 5, 5]), 1)
+    }
+}
