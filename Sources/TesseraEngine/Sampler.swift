@@ -214,12 +214,12 @@ public struct Sampler: Sendable {
     }
 
     /// The top-p nucleus: the fewest most likely tokens whose probabilities sum to `mass` (ties: lower
-    /// ids first). Bands of probability, each 16 times below the last, join whole while the mass stays
+    /// ids first). Bands of probability, each half the last, join whole while the mass stays
     /// short; only the band that crosses it is sorted, and cut there. (Every token of a band is more
     /// likely than any of the next, so the result is the head of the whole vocabulary's sorted order.)
     static func nucleus(_ probabilities: [Float], mass: Double) -> [Int] {
         var chosen: [Int] = [], chosenMass = 0.0
-        var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 16
+        var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 2
         while true {
             let band = indices(of: probabilities, in: threshold, upper)
             let bandMass = sum(band.map { probabilities[$0] })
@@ -237,7 +237,7 @@ public struct Sampler: Sendable {
             chosen += band
             chosenMass += bandMass
             upper = threshold
-            threshold = threshold > 1e-30 ? threshold / 16 : 0
+            threshold = threshold > 1e-30 ? threshold / 2 : 0
         }
     }
 
