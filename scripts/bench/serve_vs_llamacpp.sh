@@ -5,6 +5,8 @@
 # prompt) with Tessera's prefix caching on and off. Writes CSVs, tables and plots to OUT.
 #
 #   scripts/bench/serve_vs_llamacpp.sh PATH/TO/llama-server [OUT=runs/serve-bench]
+#
+# PRECISION=int8 serves Tessera with 8-bit activations (llama.cpp's arithmetic; default: fast, 16-bit).
 set -euo pipefail
 LLAMA_SERVER=${1:?usage: $0 PATH/TO/llama-server [OUT]}
 OUT=${2:-runs/serve-bench}
@@ -13,6 +15,7 @@ MODEL=${MODEL:-${TESSERA_CACHE:-$HOME/.cache/tessera}/models/SmolLM2-135M-Instru
 PROMPTS=${PROMPTS:-32}
 INPUT=${INPUT:-128}
 OUTPUT=${OUTPUT:-64}
+PRECISION=${PRECISION:-fast}
 mkdir -p "$OUT"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -26,7 +29,7 @@ wait_healthy() {
     echo "no health from $1" >&2; exit 1
 }
 
-"$TESSERA" serve --model "$MODEL" --port 8090 --threads 2 --log-level warning > "$OUT/tessera.log" 2>&1 &
+"$TESSERA" serve --model "$MODEL" --port 8090 --threads 2 --precision "$PRECISION" --log-level warning > "$OUT/tessera.log" 2>&1 &
 pids+=($!)
 "$LLAMA_SERVER" -m "$MODEL" --port 8091 -t 2 -tb 2 -np 32 -c 65536 -cb --log-disable > "$OUT/llama-server.log" 2>&1 &
 pids+=($!)
@@ -42,7 +45,7 @@ wait_healthy http://127.0.0.1:8091
     --num-prompts 16 --input-len 1088 --prefix-len 1024 --output-len 16 --concurrency 4 --seed 7 \
     --csv "$OUT/prefix.csv" | tee "$OUT/prefix.txt"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
-"$TESSERA" serve --model "$MODEL" --port 8092 --threads 2 --log-level warning --no-prefix-caching > "$OUT/tessera-nocache.log" 2>&1 &
+"$TESSERA" serve --model "$MODEL" --port 8092 --threads 2 --precision "$PRECISION" --log-level warning --no-prefix-caching > "$OUT/tessera-nocache.log" 2>&1 &
 pids+=($!)
 wait_healthy http://127.0.0.1:8092
 "$TESSERA" bench serve --target "tessera-no-prefix-cache=http://127.0.0.1:8092" \
