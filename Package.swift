@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraKernels", "TesseraFormats", "TesseraKVCache"],
                 swiftSettings: kernelOptimisation),
         // Requests: sampler, generation loop, model store.
-        .target(name: "TesseraEngine", dependencies: ["TesseraModels", "TesseraTokenizers"]),
+        .target(name: "TesseraEngine", dependencies: ["CTesseraCPU", "TesseraKernels", "TesseraModels", "TesseraTokenizers"]),
         // The OpenAI-compatible HTTP server over the engine's async interface (Hummingbird 2).
         .target(name: "TesseraServer", dependencies: [
             "TesseraEngine",

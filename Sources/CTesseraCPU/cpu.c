@@ -142,6 +142,7 @@ int tessera_advise_huge_pages(void *p, size_t bytes) {
 static float tessera_max_f32(const float *x, size_t n);
 
 size_t tessera_argmax_f32(const float *x, size_t n) {
+    if (n == 0) return 0;
     // The largest (maxps keeps the running value when x is NaN), then its first place.
     const float best = tessera_max_f32(x, n);
     size_t k = 0;
@@ -206,24 +207,26 @@ double tessera_sum_f32(const float *x, size_t n) {
 
 size_t tessera_select_range_f32(const float *x, size_t n, float lo, float hi, int64_t *out) {
     size_t count = 0, i = 0;
+    const int unbounded = hi == INFINITY;  // [lo, +inf]: +inf values count too
 #if defined(__x86_64__)
     const __m128 l = _mm_set1_ps(lo), h = _mm_set1_ps(hi);
     for (; i + 4 <= n; i += 4) {
         const __m128 v = _mm_loadu_ps(x + i);
-        int mask = _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, l), _mm_cmplt_ps(v, h)));
+        const __m128 below = unbounded ? _mm_cmpeq_ps(v, v) : _mm_cmplt_ps(v, h);
+        int mask = _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, l), below));
         while (mask) {
             out[count++] = (int64_t)(i + __builtin_ctz(mask));
             mask &= mask - 1;
         }
     }
 #endif
-    for (; i < n; i++) if (x[i] >= lo && x[i] < hi) out[count++] = (int64_t)i;
+    for (; i < n; i++) if (x[i] >= lo && (unbounded || x[i] < hi)) out[count++] = (int64_t)i;
     return count;
 }
 
 size_t tessera_cumulative_find_f32(const float *x, size_t n, double target) {
     double cumulative = 0;
-    size_t i = 0;
+    size_t i = 0, last = 0;
     for (; i + 16 <= n; i += 16) {
         const double run = tessera_run16_sum(x + i);
         if (cumulative + run > target) break;
@@ -231,7 +234,11 @@ size_t tessera_cumulative_find_f32(const float *x, size_t n, double target) {
     }
     for (; i < n; i++) {
         cumulative += x[i];
+        if (x[i] > 0) last = i;
         if (cumulative > target) return i;
     }
-    return n - 1;
+    // Rounding left the target just past the sum (a run summed whole, then value by value): the last
+    // value that can be drawn, never one of probability 0.
+    if (last == 0) for (size_t j = n; j-- > 0;) if (x[j] > 0) return j;
+    return last;
 }

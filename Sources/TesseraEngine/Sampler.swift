@@ -108,15 +108,17 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: [Float], history: TokenHistory = TokenHistory()) -> Int32 {
         var logits = logits
         applyBiasAndPenalties(&logits, history: history)
-        if parameters.temperature == 0 { return Sampler.argmax(logits) }
+        if parameters.temperature == 0 || logits.isEmpty { return Sampler.argmax(logits) }
         let d = distribution(logits)
+        let total = Sampler.sum(d.probabilities)
         // Non-finite logits (a broken model) leave nothing to draw from: the largest, as greedy would.
-        return d.probabilities.isEmpty ? Sampler.argmax(logits) : draw(d)
+        guard total.isFinite, total > 0 else { return Sampler.argmax(logits) }
+        return draw(d, total: total)
     }
 
-    /// The tokens a draw may pick and their probabilities (which sum to 1 within rounding): `tokens`
-    /// in the order a draw walks them, or nil for the whole vocabulary in id order (`probabilities`
-    /// then has one per token).
+    /// The tokens a draw may pick and their probabilities (not renormalised after the cuts: a draw
+    /// scales by their sum): `tokens` in the order a draw walks them, or nil for the whole vocabulary in
+    /// id order (`probabilities` then has one per token).
     public struct Distribution: Sendable {
         public var tokens: [Int]?
         public var probabilities: [Float]
@@ -127,7 +129,8 @@ public struct Sampler: Sendable {
     /// sorting 49k ids per token (what this did first) cost ~2.5 ms a sequence, three times a batch-16
     /// step's forward pass. The softmax runs on the kernels' vectorised exp; top-k sorts only the values
     /// above a threshold that at least k reach; top-p sorts only the band of probability where the
-    /// cumulative mass crosses p (`nucleus`), so the nucleus is the full sort's. Without top-p or min-p
+    /// cumulative mass crosses p (`nucleus`), so the nucleus is the full sort's set (up to rounding at
+    /// its edge), listed band by band. Without top-p or min-p
     /// the draw walks the vocabulary in id order — the same distribution as walking it sorted, though a
     /// given seed picks other tokens than the full-sort sampler did.
     public func distribution(_ logits: [Float]) -> Distribution {
@@ -153,8 +156,8 @@ public struct Sampler: Sendable {
     }
 
     /// A draw from `d`: the first token whose cumulative probability passes u · total (u uniform in [0, 1)).
-    mutating func draw(_ d: Distribution) -> Int32 {
-        let target = Double(generator.nextUnit()) * Sampler.sum(d.probabilities)
+    mutating func draw(_ d: Distribution, total: Double) -> Int32 {
+        let target = Double(generator.nextUnit()) * total
         let i = d.probabilities.withUnsafeBufferPointer { tessera_cumulative_find_f32($0.baseAddress!, $0.count, target) }
         return Int32(d.tokens?[i] ?? i)
     }
@@ -203,10 +206,12 @@ public struct Sampler: Sendable {
         return (order, probabilities.map { $0 / total })
     }
 
-    /// softmax(x / temperature) on the kernels' vectorised exp.
+    /// softmax(x / temperature) on the kernels' vectorised exp; the largest is taken off before the
+    /// division, so that a tiny temperature gives 0 and -inf, not inf - inf.
     static func softmax(_ x: [Float], temperature: Float) -> [Float] {
-        let inverse = 1 / temperature
-        let scaled = x.map { $0 * inverse }
+        guard !x.isEmpty else { return [] }
+        let top = x[Int(argmax(x))]
+        let scaled = x.map { ($0 - top) / temperature }
         return [Float](unsafeUninitializedCapacity: x.count) { y, count in
             scaled.withUnsafeBufferPointer { Kernels.active.softmax($0.baseAddress!, y.baseAddress!, rows: 1, cols: x.count) }
             count = x.count
@@ -218,32 +223,35 @@ public struct Sampler: Sendable {
     /// short; only the band that crosses it is sorted, and cut there. (Every token of a band is more
     /// likely than any of the next, so the result is the head of the whole vocabulary's sorted order.)
     static func nucleus(_ probabilities: [Float], mass: Double) -> [Int] {
+        guard !probabilities.isEmpty else { return [] }
         var chosen: [Int] = [], chosenMass = 0.0
         var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 2
         while true {
             let band = indices(of: probabilities, in: threshold, upper)
-            let bandMass = sum(band.map { probabilities[$0] })
-            if chosenMass + bandMass >= mass || threshold == 0 {
+            if chosenMass + sum(band.map { probabilities[$0] }) >= mass || threshold == 0 {
                 // Largest first, lower ids first among equals: non-negative floats order as their bits.
                 let keys = band.map { UInt64(probabilities[$0].bitPattern) << 32 | UInt64(UInt32.max - UInt32($0)) }.sorted(by: >)
                 for key in keys {
                     let token = Int(UInt32.max - UInt32(truncatingIfNeeded: key))
                     chosen.append(token)
                     chosenMass += Double(probabilities[token])
-                    if chosenMass >= mass { break }
+                    if chosenMass >= mass { return chosen }
                 }
-                return chosen
+                // The band's sum and the running one round differently: short by a hair, go on below.
+                if threshold == 0 { return chosen }
+            } else {
+                chosen += band
+                chosenMass += band.reduce(0.0) { $0 + Double(probabilities[$1]) }
             }
-            chosen += band
-            chosenMass += bandMass
             upper = threshold
             threshold = threshold > 1e-30 ? threshold / 2 : 0
         }
     }
 
-    /// The ids (ascending) whose value lies in [lo, hi).
+    /// The ids (ascending) whose value lies in [lo, hi) ([lo, +inf] for hi = +inf).
     static func indices(of x: [Float], in lo: Float, _ hi: Float) -> [Int] {
-        [Int](unsafeUninitializedCapacity: x.count) { out, count in
+        guard !x.isEmpty else { return [] }
+        return [Int](unsafeUninitializedCapacity: x.count) { out, count in
             count = x.withUnsafeBufferPointer { p in
                 out.withMemoryRebound(to: Int64.self) { tessera_select_range_f32(p.baseAddress!, p.count, lo, hi, $0.baseAddress!) }
             }
@@ -251,7 +259,7 @@ public struct Sampler: Sendable {
     }
 
     /// Σ x in Double.
-    static func sum(_ x: [Float]) -> Double { x.withUnsafeBufferPointer { tessera_sum_f32($0.baseAddress!, $0.count) } }
+    static func sum(_ x: [Float]) -> Double { x.isEmpty ? 0 : x.withUnsafeBufferPointer { tessera_sum_f32($0.baseAddress!, $0.count) } }
 
     func applyBiasAndPenalties(_ logits: inout [Float], history: TokenHistory) {
         for (id, bias) in parameters.logitBias where Int(id) < logits.count { logits[Int(id)] += bias }
@@ -271,7 +279,7 @@ public struct Sampler: Sendable {
 
     /// The first index of the largest value (NaNs never win).
     public static func argmax(_ x: [Float]) -> Int32 {
-        x.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
+        x.isEmpty ? 0 : x.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
     }
 
     /// Indices of the k largest values, largest first (ties: lower index first). At least k values
@@ -281,8 +289,7 @@ public struct Sampler: Sendable {
         let k = min(k, x.count)
         guard k > 0 else { return [] }
         let threshold = x.withUnsafeBufferPointer { tessera_min_block_max_f32($0.baseAddress!, $0.count, k) }
-        var found = indices(of: x, in: threshold, .infinity)
-        if found.count < k { found = (0..<x.count).filter { x[$0] >= threshold } }  // +inf values (never from a model)
+        let found = indices(of: x, in: threshold, .infinity)
         // Largest first, lower ids first among equals: the float's bits made to order as unsigned
         // integers (negatives flipped whole, positives' sign bit set), the id inverted below them.
         func key(_ i: Int) -> UInt64 {

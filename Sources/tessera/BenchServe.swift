@@ -28,7 +28,7 @@ struct BenchServe: AsyncParsableCommand {
     @Option(help: "Seed for the prompts and arrivals.") var seed: UInt64 = 0
     @Option(help: "Sampling temperature of every request (0: greedy).") var temperature: Double = 0
     @Option(help: "Nucleus sampling: top_p of every request (1: off).") var topP: Double = 1
-    @Option(help: "top_k of every request (0: off; sent only when set).") var topK = 0
+    @Option(help: "top_k of every request (0: off; min_p is sent as 0).") var topK = 0
     @Option(help: "Warm-up requests per target before measuring.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Option(help: "Write every run's figures as CSV here (for plots).") var csv: String?
@@ -154,7 +154,9 @@ struct BenchServe: AsyncParsableCommand {
         request.headers.add(name: "Content-Type", value: "application/json")
         var body: [String: Any] = ["model": model, "prompt": prompt.map(Int.init), "max_tokens": outputTokens, "temperature": temperature,
                                    "top_p": topP, "ignore_eos": true, "stream": true, "stream_options": ["include_usage": true]]
-        if topK > 0 { body["top_k"] = topK }
+        // Sent whole: llama.cpp's server applies top_k 40 and min_p 0.05 where a request names none.
+        body["top_k"] = topK
+        body["min_p"] = 0
         request.body = .bytes(ByteBuffer(bytes: (try? JSONSerialization.data(withJSONObject: body)) ?? Data()))
         let start = DispatchTime.now().uptimeNanoseconds
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }

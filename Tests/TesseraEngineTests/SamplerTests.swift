@@ -183,6 +183,27 @@ final class SamplerDistributionTests: XCTestCase {
         }
     }
 
+    func testTiesGoToLowerIdsAndBadLogitsFallBackToArgmax() {
+        // 100 equal logits: top-p 0.5 keeps ids 0-49, top-k 10 ids 0-9.
+        let flat = [Float](repeating: 1, count: 100)
+        XCTAssertEqual(Sampler(SamplingParameters(temperature: 1, topP: 0.5)).distribution(flat).tokens.map(Set.init), Set(0..<50))
+        XCTAssertEqual(Sampler(SamplingParameters(temperature: 1, topK: 10)).distribution(flat).tokens, Array(0..<10))
+        // A long tail: top-p 0.999 keeps all but the least likely tail, as the full sort does.
+        let tail = (0..<5000).map { -Float($0) / 400 }
+        let nucleus = Sampler(SamplingParameters(temperature: 1, topP: 0.999)).distribution(tail).tokens ?? []
+        XCTAssertEqual(nucleus.count, Sampler.referenceDistribution(tail, SamplingParameters(temperature: 1, topP: 0.999)).tokens.count)
+        // NaN or infinite logits, or a vanishing temperature: the largest finite one, never a crash.
+        var bad = [Float](repeating: 0, count: 64)
+        bad[5] = 3; bad[9] = .nan
+        var s = Sampler(SamplingParameters(temperature: 1, seed: 2))
+        XCTAssertEqual(s.sample(bad), 5)
+        var cold = Sampler(SamplingParameters(temperature: 1e-38, seed: 2))
+        XCTAssertTrue((0..<20).allSatisfy { _ in cold.sample(bad.map { $0.isNaN ? 0 : $0 }) == 5 })
+        var inf = [Float](repeating: 0, count: 64)
+        inf[7] = .infinity
+        XCTAssertEqual(Sampler(SamplingParameters(temperature: 1, topK: 4, seed: 2)).distribution(inf).tokens?.first, 7)
+    }
+
     func testArgmaxTakesTheFirstLargest() {
         var x = [Float](repeating: 0, count: 100)
         x[37] = 2; x[90] = 2; x[99] = 1

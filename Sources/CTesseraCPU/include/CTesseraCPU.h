@@ -98,16 +98,19 @@ void tessera_malloc_fix_mmap_threshold(int bytes);
 int tessera_advise_huge_pages(void *p, size_t bytes);
 
 // MARK: - Vocabulary-sized scans (the sampler; baseline SSE2, four lanes)
-/// The first index of the largest of x[0..<n] (n >= 1); NaNs never win (all NaN: 0).
+/// The first index of the largest of x[0..<n]; NaNs never win (all NaN, or n = 0: 0).
 size_t tessera_argmax_f32(const float *x, size_t n);
 /// The smallest of the maxima of `blocks` near-equal consecutive blocks of x[0..<n] (1 <= blocks <= n):
-/// at least `blocks` values are >= it (NaNs never count; a block of NaNs gives -inf).
+/// when every block holds a value that is not NaN, at least `blocks` values are >= it (a block of NaNs
+/// gives -inf).
 float tessera_min_block_max_f32(const float *x, size_t n, size_t blocks);
 /// Σ x[0..<n] (four float lanes per run of 16, added in double).
 double tessera_sum_f32(const float *x, size_t n);
-/// Writes the indices i (ascending) with lo <= x[i] < hi to out (room for n) and returns how many.
+/// Writes the indices i (ascending) with lo <= x[i] < hi (hi = +inf: lo <= x[i]) to out (room for n)
+/// and returns how many.
 size_t tessera_select_range_f32(const float *x, size_t n, float lo, float hi, int64_t *out);
-/// The first i with x[0] + ... + x[i] > target, summed as tessera_sum_f32 sums (n - 1 when none is).
+/// The first i with x[0] + ... + x[i] > target (x >= 0); when rounding leaves none, the last i with
+/// x[i] > 0 (0 when there is none, or n = 0).
 size_t tessera_cumulative_find_f32(const float *x, size_t n, double target);
 
 // MARK: - Timing
