@@ -6,6 +6,7 @@
 // Slots are held head by head, (kvHeads, slots, headDim) (int8 scales likewise), so that a page's rows
 // of one kv head are one contiguous run: a decode task reads one head, and token-major it would read
 // 256 bytes of every 768 (SmolLM2 in f32) — a third of the memory bandwidth (see TokenRows).
+import TesseraCore
 import TesseraKernels
 
 public final class PagedKVStorage {
@@ -29,6 +30,12 @@ public final class PagedKVStorage {
         self.layers = (0..<layers).map { _ in
             TokenRows(kvHeads: kvHeads, headDim: headDim, type: elementType, capacity: blockCount * blockSize, headMajor: true)
         }
+        // Touched now, as llama.cpp clears its KV buffer when a context is made: each layer's K and V
+        // rows of each head are a region of their own (head-major), advised onto 2 MiB pages, so a first
+        // request touched a fresh huge page in every region at once — SmolLM2's 180 regions, ~360 MiB
+        // zeroed by the kernel inside its first forward pass (time to first token ~710 ms against ~80).
+        let pool = self.layers
+        ThreadPool.shared.parallelFor(pool.count) { pool[$0].touchAll() }
     }
 
     /// How the pages' rows are laid out: head-major (one head's slots contiguous, heads `kvHeadStride`

@@ -85,6 +85,15 @@ final class TokenRows {
         capacity = newCapacity
     }
 
+    /// Writes zeros over every slot (and scale), so the memory is the process's before a request needs it.
+    func touchAll() {
+        let rowBytes = rowElements * elementBytes
+        keys.initializeMemory(as: UInt8.self, repeating: 0, count: capacity * rowBytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: capacity * rowBytes)
+        keyScales.initialize(repeating: 0, count: capacity * scaleCount)
+        valueScales.initialize(repeating: 0, count: capacity * scaleCount)
+    }
+
     /// Stores `count` tokens, each (kvHeads, headDim), in slots slot..<slot+count (rounding for f16,
     /// quantising for int8).
     func write(slot: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {

@@ -23,7 +23,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests running together (batching; vLLM's max_num_seqs).") var maxNumSeqs = 32
     @Option(help: "Tokens computed per step, prefill chunks and decodes together (vLLM's max_num_batched_tokens).")
     var maxBatchedTokens = 512
-    @Option(help: "MiB of memory for the paged KV cache (batching).") var kvCacheMemory = 512
+    @Option(help: "MiB of memory for the paged KV cache (batching), taken and touched at start-up.") var kvCacheMemory = 512
     @Option(help: "Tokens per KV-cache block (batching).") var blockSize = 16
     @Flag(help: "Turn automatic prefix caching off (batching).") var noPrefixCaching = false
     @Option(help: "Scheduling policy: 'fcfs' or 'priority' (lower 'priority' in the request runs first).") var schedulingPolicy = "fcfs"
