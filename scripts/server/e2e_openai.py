@@ -268,8 +268,10 @@ def main():
     # routing here), the stream completes, the server exits 0.
     result = {}
 
+    # 1,000 tokens (~4 s on Zen 4): long enough to be in flight when /health is asked 0.7 s in (200 once
+    # finished within that on a quick moment of the machine, and the server had exited).
     def long_stream():
-        s = client.completions.create(model=name, prompt="Once upon a time", max_tokens=200, stream=True, extra_body={"ignore_eos": True})
+        s = client.completions.create(model=name, prompt="Once upon a time", max_tokens=1000, stream=True, extra_body={"ignore_eos": True})
         result["text"] = "".join(c.choices[0].text for c in s if c.choices)
         result["done"] = True
 
