@@ -229,10 +229,7 @@ public struct Sampler: Sendable {
         while true {
             let band = indices(of: probabilities, in: threshold, upper)
             if chosenMass + sum(band.map { probabilities[$0] }) >= mass || threshold == 0 {
-                // Largest first, lower ids first among equals: non-negative floats order as their bits.
-                let keys = band.map { UInt64(probabilities[$0].bitPattern) << 32 | UInt64(UInt32.max - UInt32($0)) }.sorted(by: >)
-                for key in keys {
-                    let token = Int(UInt32.max - UInt32(truncatingIfNeeded: key))
+                for token in sortedLargestFirst(band, by: probabilities) {
                     chosen.append(token)
                     chosenMass += Double(probabilities[token])
                     if chosenMass >= mass { return chosen }
@@ -289,14 +286,17 @@ public struct Sampler: Sendable {
         let k = min(k, x.count)
         guard k > 0 else { return [] }
         let threshold = x.withUnsafeBufferPointer { tessera_min_block_max_f32($0.baseAddress!, $0.count, k) }
-        let found = indices(of: x, in: threshold, .infinity)
-        // Largest first, lower ids first among equals: the float's bits made to order as unsigned
-        // integers (negatives flipped whole, positives' sign bit set), the id inverted below them.
-        func key(_ i: Int) -> UInt64 {
+        return Array(sortedLargestFirst(indices(of: x, in: threshold, .infinity), by: x).prefix(k))
+    }
+
+    /// `ids` sorted by their values in `x`, largest first, lower ids first among equals: one sort of
+    /// integer keys, each value's bits made to order as an unsigned integer (negatives flipped whole,
+    /// positives' sign bit set) above its inverted id.
+    static func sortedLargestFirst(_ ids: [Int], by x: [Float]) -> [Int] {
+        ids.map { i -> UInt64 in
             let bits = x[i].bitPattern
             return UInt64(bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000) << 32 | UInt64(UInt32.max - UInt32(i))
-        }
-        return found.map(key).sorted(by: >).prefix(k).map { Int(UInt32.max - UInt32(truncatingIfNeeded: $0)) }
+        }.sorted(by: >).map { Int(UInt32.max - UInt32(truncatingIfNeeded: $0)) }
     }
 }
 
