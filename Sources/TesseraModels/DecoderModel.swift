@@ -267,8 +267,13 @@ public final class DecoderModel: @unchecked Sendable {
             layer.gateUp(h, m: T, out: state.ffn.pointer, panelRows: panelRows)
             let f = state.ffn.pointer, a = state.act.pointer
             if c.gatedFeedForward {
-                for t in 0..<T {
-                    kern.gatedActivation(c.activation, gate: f + t * 2 * I, up: f + t * 2 * I + I, a + t * I, count: I)
+                // Row by row (gate and up interleave per token), the rows spread over the pool: one row is
+                // too little work to split, and a batch's rows one after another kept the other threads
+                // waiting.
+                ThreadPool.shared.parallelRanges(T, grain: max(1, 4096 / I)) { rows in
+                    for t in rows {
+                        kern.gatedActivation(c.activation, gate: f + t * 2 * I, up: f + t * 2 * I + I, a + t * I, count: I)
+                    }
                 }
             } else {
                 kern.activation(c.activation, f, a, count: T * I)
@@ -284,9 +289,10 @@ public final class DecoderModel: @unchecked Sendable {
         let c = config, H = c.hiddenSize
         let x = state.x.pointer, h = state.h.pointer
         for (i, r) in rows.enumerated() { norm(x + r * H, weights.outputNorm, h + i * H, rows: 1, cols: H) }
-        var logits = [Float](repeating: 0, count: rows.count * c.vocabularySize)
-        logits.withUnsafeMutableBufferPointer { out in
+        // Every element is written by the product (not zeroed first: 3 MB a batch-16 step).
+        var logits = [Float](unsafeUninitializedCapacity: rows.count * c.vocabularySize) { out, count in
             weights.output(h, m: rows.count, out: out.baseAddress!, panelRows: panelRows)
+            count = rows.count * c.vocabularySize
         }
         if let cap = c.finalLogitSoftcap {
             for i in logits.indices { logits[i] = cap * tanhf(logits[i] / cap) }
@@ -307,10 +313,14 @@ public final class DecoderModel: @unchecked Sendable {
     /// Copies the fused projection's (T, q | k | v) rows into the separate q, k, v buffers.
     func split(_ T: Int, qW: Int, kvW: Int) {
         let src = state.qkv.pointer, row = qW + 2 * kvW
-        for t in 0..<T {
-            (state.q.pointer + t * qW).update(from: src + t * row, count: qW)
-            (state.k.pointer + t * kvW).update(from: src + t * row + qW, count: kvW)
-            (state.v.pointer + t * kvW).update(from: src + t * row + qW + kvW, count: kvW)
+        let (q, k, v) = (state.q.pointer, state.k.pointer, state.v.pointer)
+        // Tokens spread over the pool (a batch-16 step copied ~60 KB a layer on one thread).
+        ThreadPool.shared.parallelRanges(T, grain: max(1, 4096 / row)) { tokens in
+            for t in tokens {
+                (q + t * qW).update(from: src + t * row, count: qW)
+                (k + t * kvW).update(from: src + t * row + qW, count: kvW)
+                (v + t * kvW).update(from: src + t * row + qW + kvW, count: kvW)
+            }
         }
     }
 }
