@@ -83,6 +83,11 @@ struct Handlers: Sendable {
 
     func body(_ request: Request) async throws -> Data {
         var request = request
+        return try await body(&request)
+    }
+
+    /// The request's body, collected into `request` (so that it can be consumed again).
+    func body(_ request: inout Request) async throws -> Data {
         do {
             let buffer = try await request.collectBody(upTo: options.maxBodyBytes)
             return Data(buffer.readableBytesView)
@@ -107,7 +112,8 @@ struct Handlers: Sendable {
     }
 
     func completion(_ endpoint: Endpoint, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        let data = try await body(request)
+        var request = request
+        let data = try await body(&request)
         let model = try served()
         let plan = try CompletionPlanner.plan(endpoint: endpoint, body: data, served: model)
         let runner = CompletionRunner(plan: plan, served: model, metrics: metrics)
@@ -119,7 +125,15 @@ struct Handlers: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: runner.streamBody(streams))
         }
-        return jsonResponse(try await runner.completeResponse(streams))
+        // A client that goes away before the whole answer is ready (a timeout, a retry) cancels the work:
+        // the connection's close cancels this task, which cancels the choices in the engine, as vLLM
+        // aborts a request on disconnect. (The connection is not kept alive after such a response.)
+        let body = try await request.body.consumeWithCancellationOnInboundClose { _ in
+            try await runner.completeResponse(streams)
+        }
+        var response = jsonResponse(body)
+        response.headers[.connection] = "close"
+        return response
     }
 
     func tokenize(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -181,6 +195,12 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(status: error.status, message: message, type: type, param: nil, code: nil).response
         } catch let error as EngineError {
             return APIError.engine(error).response
+        } catch is CancellationError {
+            // The client closed the connection while its answer was being made; the engine has dropped
+            // the request. Nobody reads this response: its status is for the access log (nginx's 499).
+            context.logger.info("client went away: request cancelled")
+            return APIError(status: .init(code: 499, reasonPhrase: "Client Closed Request"), message: "the client closed the connection",
+                            type: "cancelled", param: nil, code: nil).response
         } catch {
             context.logger.error("internal error: \(error)")
             return APIError(status: .internalServerError, message: "internal error: \(error)", type: "internal_error",

@@ -257,6 +257,25 @@ def main():
     generated = metric(base, "vllm:generation_tokens_total")
     check(generated is not None and generated < 1000, "and stops generating", f"{generated} tokens generated in all")
 
+    # A client that gives up on a non-streaming request (a timeout) cancels it too, as vLLM aborts it.
+    aborts_before, generated_before = aborts, generated
+    try:
+        httpx.post(base + "/v1/completions", json={"prompt": "Once upon a time", "max_tokens": 3000, "ignore_eos": True}, timeout=1.0)
+    except httpx.TimeoutException:
+        pass
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        aborts = metric(base, "vllm:request_success_total", 'finished_reason="abort"') or 0
+        if aborts > aborts_before and metric(base, "vllm:num_requests_running") == 0:
+            break
+        time.sleep(0.1)
+    check(aborts == aborts_before + 1, "a non-streaming request whose client went away is cancelled", f"aborts {aborts_before} -> {aborts}")
+    generated = metric(base, "vllm:generation_tokens_total")
+    check(generated is not None and generated - generated_before < 2000, "and stops generating",
+          f"{generated - generated_before} tokens generated for it")
+    r = client.completions.create(model=name, prompt="Hello", max_tokens=2)
+    check(r.usage.completion_tokens == 2, "the next request is served", str(r.usage))
+
     # Metrics with vLLM's names.
     text_metrics = httpx.get(base + "/metrics").text
     for m in ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prompt_tokens_total",
@@ -275,8 +294,15 @@ def main():
         result["text"] = "".join(c.choices[0].text for c in s if c.choices)
         result["done"] = True
 
+    # And a non-streaming one: the drain must not take the server's closing for a client's going away.
+    def long_completion():
+        r = client.completions.create(model=name, prompt="Once upon a time", max_tokens=600, extra_body={"ignore_eos": True})
+        result["completion_tokens"] = r.usage.completion_tokens
+
     t = threading.Thread(target=long_stream)
     t.start()
+    t2 = threading.Thread(target=long_completion)
+    t2.start()
     time.sleep(0.5)
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.2)
@@ -290,6 +316,9 @@ def main():
     t.join(timeout=60)
     check(code == 0, "SIGTERM: the server exits 0", str(code))
     check(result.get("done") and len(result.get("text", "")) > 0, "the in-flight stream finished during shutdown")
+    t2.join(timeout=60)
+    check(result.get("completion_tokens") == 600, "the in-flight non-streaming request finished during shutdown",
+          str(result.get("completion_tokens")))
 
     # API keys.
     keyed = Server(args.tessera, args.port + 1, extra=["--api-key", "sekret"], model=args.model)
