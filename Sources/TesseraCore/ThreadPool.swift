@@ -27,8 +27,10 @@ public final class ThreadPool: @unchecked Sendable {
     private var busyWorkers: UnsafeMutablePointer<Int64> { (words + 192).assumingMemoryBound(to: Int64.self) }
     private var doneTasks: UnsafeMutablePointer<Int64> { (words + 256).assumingMemoryBound(to: Int64.self) }
 
-    // The current job; written by the submitting thread before the sequence number is published.
-    private var job: ((Int) -> Void)?
+    // The current job: the address of the submitting thread's closure, written before the sequence
+    // number is published. A raw address, not the closure: workers calling a stored closure retained
+    // and released its context, one reference count bounced between the cores at every task.
+    private var job: UnsafeRawPointer?
     private var jobTaskCount = 0
     /// When set, each thread runs `job(threadIndex)` once instead of taking tasks from the counter.
     private var jobOnEachThread = false
@@ -114,28 +116,35 @@ public final class ThreadPool: @unchecked Sendable {
         submitLock.lock()
         defer { submitLock.unlock() }
         withoutActuallyEscaping(body) { body in
-            job = body
-            jobTaskCount = taskCount
-            jobOnEachThread = onEachThread
-            let next = tessera_atomic_load_u32(sequence) &+ 1
-            tessera_atomic_store_i64(doneTasks, 0)
-            if onEachThread { tessera_atomic_store_i64(busyWorkers, Int64(workers.count)) }
-            tessera_atomic_store_i64(claimWord, ThreadPool.claim(sequence: next, count: taskCount, index: 0))
-            tessera_atomic_store_u32(sequence, next)
-            if tessera_atomic_load_i64(sleepers) > 0 { tessera_futex_wake(sequence, Int32.max) }
-            ThreadPool.insideParallelRegion = true
-            if onEachThread {
-                body(0)
-                while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
-            } else {
-                runTasks(body, sequence: next)
-                // Wait only for tasks that workers have claimed and not finished; a worker that has not
-                // woken up yet holds nobody up (it will find no task left of this job).
-                while tessera_atomic_load_i64(doneTasks) < Int64(taskCount) { tessera_cpu_relax() }
+            withUnsafePointer(to: body) { address in
+                job = UnsafeRawPointer(address)
+                jobTaskCount = taskCount
+                jobOnEachThread = onEachThread
+                let next = tessera_atomic_load_u32(sequence) &+ 1
+                tessera_atomic_store_i64(doneTasks, 0)
+                if onEachThread { tessera_atomic_store_i64(busyWorkers, Int64(workers.count)) }
+                tessera_atomic_store_i64(claimWord, ThreadPool.claim(sequence: next, count: taskCount, index: 0))
+                tessera_atomic_store_u32(sequence, next)
+                if tessera_atomic_load_i64(sleepers) > 0 { tessera_futex_wake(sequence, Int32.max) }
+                ThreadPool.insideParallelRegion = true
+                if onEachThread {
+                    body(0)
+                    while tessera_atomic_load_i64(busyWorkers) > 0 { tessera_cpu_relax() }
+                } else {
+                    runTasks(body, sequence: next)
+                    // Wait only for tasks that workers have claimed and not finished; a worker that has not
+                    // woken up yet holds nobody up (it will find no task left of this job).
+                    while tessera_atomic_load_i64(doneTasks) < Int64(taskCount) { tessera_cpu_relax() }
+                }
+                ThreadPool.insideParallelRegion = false
+                job = nil
             }
-            ThreadPool.insideParallelRegion = false
-            job = nil
         }
+    }
+
+    /// Runs the published job's task `index` (only while the job is sure to be published).
+    @inline(__always) private func runJob(_ index: Int) {
+        job?.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
     }
 
     /// The claim word: which job (low 24 bits of its sequence number), its task count and the next
@@ -153,7 +162,7 @@ public final class ThreadPool: @unchecked Sendable {
             let count = Int(word >> 20 & 0xF_FFFF), index = Int(word & 0xF_FFFF)
             guard UInt32(word >> 40) == sequence & 0xFF_FFFF, index < count else { return }
             guard tessera_atomic_compare_exchange_i64(claimWord, word, word + 1) != 0 else { continue }
-            if let body { body(index) } else { job?(index) }
+            if let body { body(index) } else { runJob(index) }
             _ = tessera_atomic_fetch_add_i64(doneTasks, 1)
         }
     }
@@ -196,7 +205,7 @@ public final class ThreadPool: @unchecked Sendable {
                 // Every worker must take part; the caller waits for all of them. (Re-read the sequence:
                 // a worker late from a task job may be seeing the next, each-thread job.)
                 seen = tessera_atomic_load_u32(sequence)
-                if let body = job { body(index) }
+                runJob(index)
                 _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
             } else {
                 // `job` stays valid while a claimed task of this sequence is unfinished.
