@@ -12,6 +12,7 @@
 // batching never changes what a request samples from the logits it gets.
 import Foundation
 import Synchronization
+import TesseraCore
 import TesseraKVCache
 import TesseraModels
 import TesseraTokenizers
@@ -208,15 +209,26 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
 
     /// Samples the next token of a request from its logits row and reports it; finishes it when done.
     private func sample(_ job: Job, request: SchedulerRequest, logits: [Float]) {
-        do {
-            if let output = try job.decode.accept(logits) {
-                if let token = output.token { request.append(token.id) }
-                if job.firstToken == nil { job.firstToken = DispatchTime.now().uptimeNanoseconds }
-                job.continuation.yield(.output(output))
-            }
-        } catch {
-            fail(job, EngineError.generation("\(error)"))
-            return
+        record(job, request: request, draw(job, logits: logits))
+    }
+
+    /// The request's next token drawn from its logits row (and detokenised, checked against the stop
+    /// strings), sent to its stream. Touches nothing but the job, so the sequences of a step draw in
+    /// parallel.
+    private func draw(_ job: Job, logits: [Float]) -> Result<GenerationStep?, GenerationError> {
+        let outcome = Result { () throws(GenerationError) in try job.decode.accept(logits) }
+        if case .success(let output?) = outcome {
+            if job.firstToken == nil { job.firstToken = DispatchTime.now().uptimeNanoseconds }
+            job.continuation.yield(.output(output))
+        }
+        return outcome
+    }
+
+    /// The engine's side of a draw: the token joins the request; a finished request ends.
+    private func record(_ job: Job, request: SchedulerRequest, _ outcome: Result<GenerationStep?, GenerationError>) {
+        switch outcome {
+        case .failure(let error): fail(job, EngineError.generation("\(error)")); return
+        case .success(let output): if let token = output?.token { request.append(token.id) }
         }
         if request.tokenCount >= maxModelLength { job.decode.end(.length) }
         if let reason = job.decode.finishReason { finish(job, reason: reason) }
@@ -255,15 +267,25 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         scheduler.finishStep(plan)
 
         let vocabulary = model.config.vocabularySize
-        var row = 0
+        var row = 0, drawing: [(job: Job, request: SchedulerRequest, row: Int)] = []
         for entry in plan.entries where entry.samples {
             defer { row += 1 }
             guard let job = jobs[entry.request.id] else { continue }
-            let rowLogits = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
             // Fork the waiting siblings before the parent samples (and perhaps finishes and frees its blocks).
-            if !job.children.isEmpty { forkChildren(of: job, logits: rowLogits) }
-            sample(job, request: entry.request, logits: rowLogits)
+            if !job.children.isEmpty { forkChildren(of: job, logits: Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])) }
+            drawing.append((job, entry.request, row))
         }
+        // The sequences draw on every thread of the pool: with a temperature a draw is ~0.1 ms (softmax,
+        // cuts, detokenising, the stream's wake-up), and sixteen of them one after another on this thread
+        // kept the kernels' other threads waiting. Then the engine's bookkeeping, in order.
+        var outcomes = [Result<GenerationStep?, GenerationError>](repeating: .success(nil), count: drawing.count)
+        outcomes.withUnsafeMutableBufferPointer { outcomes in
+            ThreadPool.shared.parallelFor(drawing.count) { i in
+                let (job, row) = (drawing[i].job, drawing[i].row)
+                outcomes[i] = draw(job, logits: Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
+            }
+        }
+        for (i, d) in drawing.enumerated() { record(d.job, request: d.request, outcomes[i]) }
     }
 
     /// Ends a request: releases its text held back, reports the summary, frees its blocks.
