@@ -25,6 +25,18 @@ import openai
 CHECKS = 0
 
 
+def wait_for_abort(base, before, seconds=20):
+    """The abort count once it has passed `before` and nothing runs (or the count at the deadline)."""
+    deadline = time.time() + seconds
+    aborts = before
+    while time.time() < deadline:
+        aborts = metric(base, "vllm:request_success_total", 'finished_reason="abort"') or 0
+        if aborts > before and metric(base, "vllm:num_requests_running") == 0:
+            break
+        time.sleep(0.1)
+    return aborts
+
+
 def check(condition, what, detail=""):
     global CHECKS
     CHECKS += 1
@@ -246,13 +258,7 @@ def main():
                 lines += 1
             if lines == 3:
                 break
-    deadline = time.time() + 20
-    aborts = aborts_before
-    while time.time() < deadline:
-        aborts = metric(base, "vllm:request_success_total", 'finished_reason="abort"') or 0
-        if aborts > aborts_before and metric(base, "vllm:num_requests_running") == 0:
-            break
-        time.sleep(0.1)
+    aborts = wait_for_abort(base, aborts_before)
     check(aborts == aborts_before + 1, "a disconnected stream is cancelled in the engine", f"aborts {aborts_before} -> {aborts}")
     generated = metric(base, "vllm:generation_tokens_total")
     check(generated is not None and generated < 1000, "and stops generating", f"{generated} tokens generated in all")
@@ -263,12 +269,7 @@ def main():
         httpx.post(base + "/v1/completions", json={"prompt": "Once upon a time", "max_tokens": 3000, "ignore_eos": True}, timeout=1.0)
     except httpx.TimeoutException:
         pass
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        aborts = metric(base, "vllm:request_success_total", 'finished_reason="abort"') or 0
-        if aborts > aborts_before and metric(base, "vllm:num_requests_running") == 0:
-            break
-        time.sleep(0.1)
+    aborts = wait_for_abort(base, aborts_before)
     check(aborts == aborts_before + 1, "a non-streaming request whose client went away is cancelled", f"aborts {aborts_before} -> {aborts}")
     generated = metric(base, "vllm:generation_tokens_total")
     check(generated is not None and generated - generated_before < 2000, "and stops generating",
