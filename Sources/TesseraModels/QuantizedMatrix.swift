@@ -206,8 +206,9 @@ final class QuantizedMatrix: @unchecked Sendable {
         let (x8, x16, xs) = quantizeActivations(x, m: m)
         let (blocks, cols, data, format) = (self.blocks, self.cols, self.data, self.format)
         let stride = blocks * LaneLayout.blockBytes(format)
-        let grain = max(1, groups / (ThreadPool.shared.threadCount * 8))
-        ThreadPool.shared.parallelRanges(groups, grain: grain) { range in
+        // Chunks claimed as threads free up, down to about eight groups of one token (~1.5 µs of
+        // reading weights): a prompt's products end together (pp128 +3-5%, alternating binaries).
+        ThreadPool.shared.parallelGuided(groups, grain: max(1, 8 / m)) { range in
             let (w, y) = (data + range.lowerBound * stride, out + LaneLayout.rows * range.lowerBound)
             if int8 {
                 kernels.quantizedDotLanes(QuantizedDotArguments(

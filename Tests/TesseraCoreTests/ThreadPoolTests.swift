@@ -32,6 +32,29 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    func testGuidedChunksCoverTheRangeAndShrinkToTheGrain() {
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool(threads: threads)
+            for (total, grain) in [(1, 1), (5, 8), (36, 1), (192, 2), (12345, 7)] {
+                let covered = Mutex<[Range<Int>]>([])
+                pool.parallelGuided(total, grain: grain) { range in covered.withLock { $0.append(range) } }
+                let ranges = covered.withLock { $0 }.sorted { $0.lowerBound < $1.lowerBound }
+                XCTAssertEqual(ranges.first?.lowerBound, 0)
+                XCTAssertEqual(ranges.last?.upperBound, total)
+                for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                // Every chunk but the range's last holds at least `grain` items; with several threads
+                // the first chunk is no more than a quarter of the range per thread.
+                for r in ranges.dropLast() { XCTAssertGreaterThanOrEqual(r.count, grain, "total \(total), grain \(grain)") }
+                if threads > 1 && total > grain { XCTAssertLessThanOrEqual(ranges[0].count, max(grain, total / (2 * threads))) }
+            }
+            // Inside another loop's task it runs serially, as one chunk.
+            let inner = Mutex<Int>(0)
+            pool.parallelFor(4) { _ in pool.parallelGuided(10) { range in inner.withLock { $0 += range.count } } }
+            XCTAssertEqual(inner.withLock { $0 }, 40)
+            pool.shutdown()
+        }
+    }
+
     func testRunOnEachThreadGivesEveryThreadExactlyOneCall() {
         let pool = ThreadPool(threads: 4)
         for _ in 0..<20 {
