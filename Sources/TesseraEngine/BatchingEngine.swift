@@ -267,12 +267,13 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         scheduler.finishStep(plan)
 
         let vocabulary = model.config.vocabularySize
+        func rowLogits(_ row: Int) -> [Float] { Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]) }
         var row = 0, drawing: [(job: Job, request: SchedulerRequest, row: Int)] = []
         for entry in plan.entries where entry.samples {
             defer { row += 1 }
             guard let job = jobs[entry.request.id] else { continue }
             // Fork the waiting siblings before the parent samples (and perhaps finishes and frees its blocks).
-            if !job.children.isEmpty { forkChildren(of: job, logits: Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])) }
+            if !job.children.isEmpty { forkChildren(of: job, logits: rowLogits(row)) }
             drawing.append((job, entry.request, row))
         }
         // The sequences draw on every thread of the pool: with a temperature a draw is ~0.1 ms (softmax,
@@ -281,8 +282,7 @@ public final class BatchingEngine: InferenceEngine, @unchecked Sendable {
         var outcomes = [Result<GenerationStep?, GenerationError>](repeating: .success(nil), count: drawing.count)
         outcomes.withUnsafeMutableBufferPointer { outcomes in
             ThreadPool.shared.parallelFor(drawing.count) { i in
-                let (job, row) = (drawing[i].job, drawing[i].row)
-                outcomes[i] = draw(job, logits: Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
+                outcomes[i] = draw(drawing[i].job, logits: rowLogits(drawing[i].row))
             }
         }
         for (i, d) in drawing.enumerated() { record(d.job, request: d.request, outcomes[i]) }

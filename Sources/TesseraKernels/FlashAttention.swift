@@ -262,26 +262,47 @@ public enum FlashAttention {
                 let kvh = h / s.group, g = h % s.group
                 for i in 0..<s.queries {
                     let first = ((b * s.kvHeads + kvh) * chunks) * rowsPerKV + i * s.group + g
-                    var maximum = -Float.infinity
-                    for c in 0..<chunks { maximum = max(maximum, partialMax[first + c * rowsPerKV]) }
-                    let out = output + ((b * s.queries + i) * s.queryHeads + h) * d
-                    out.update(repeating: 0, count: d)
-                    var total: Float = 0
-                    if maximum > -.infinity {
-                        for c in 0..<chunks {
-                            let slot = first + c * rowsPerKV
-                            guard partialMax[slot] > -.infinity else { continue }
-                            let weight = exp(partialMax[slot] - maximum)
-                            total += partialSum[slot] * weight
-                            for e in 0..<d { out[e] += partialOut[slot * d + e] * weight }
-                        }
-                        let inverse = 1 / total
-                        for e in 0..<d { out[e] *= inverse }
-                    }
+                    let (maximum, total) = mergeRow(chunks: chunks, first: first, stride: rowsPerKV, headDim: d, partialMax: partialMax,
+                                                    partialSum: partialSum, partialOut: partialOut,
+                                                    output: output + ((b * s.queries + i) * s.queryHeads + h) * d)
                     logSumExp?[(b * s.queryHeads + h) * s.queries + i] = total > 0 ? maximum + log(total) : -.infinity
                 }
             }
         }
+    }
+
+    /// One output row of split-key decode: its partials (slots first, first + stride, … for the
+    /// chunks) rescaled to their overall maximum, summed and normalised into `output` (zeros when every
+    /// key is masked). Returns the maximum and the sum of exponentials.
+    @inline(__always)
+    static func mergeRow(chunks: Int, first: Int, stride: Int, headDim d: Int, partialMax: UnsafePointer<Float>,
+                         partialSum: UnsafePointer<Float>, partialOut: UnsafePointer<Float>,
+                         output out: UnsafeMutablePointer<Float>) -> (maximum: Float, total: Float) {
+        if chunks == 1 {
+            // The loop below with one chunk (weight exp(0) = 1, so the same bits), without its zeroing,
+            // exp and second pass: a batched decode step merges thousands of one-chunk rows.
+            let maximum = partialMax[first], total = partialSum[first]
+            guard maximum > -.infinity else { out.update(repeating: 0, count: d); return (maximum, 0) }
+            let inverse = 1 / total, from = partialOut + first * d
+            for e in 0..<d { out[e] = from[e] * inverse }
+            return (maximum, total)
+        }
+        var maximum = -Float.infinity
+        for c in 0..<chunks { maximum = max(maximum, partialMax[first + c * stride]) }
+        out.update(repeating: 0, count: d)
+        var total: Float = 0
+        if maximum > -.infinity {
+            for c in 0..<chunks {
+                let slot = first + c * stride
+                guard partialMax[slot] > -.infinity else { continue }
+                let weight = exp(partialMax[slot] - maximum)
+                total += partialSum[slot] * weight
+                for e in 0..<d { out[e] += partialOut[slot * d + e] * weight }
+            }
+            let inverse = 1 / total
+            for e in 0..<d { out[e] *= inverse }
+        }
+        return (maximum, total)
     }
 }
 

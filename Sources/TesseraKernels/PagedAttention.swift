@@ -163,21 +163,16 @@ public enum PagedAttention {
                     }
                 }
             }
-            // A sequence's one chunk (short contexts) needs no merge: its rows are normalised here, in
-            // parallel, as mergeChunks would (exp(0) = 1: the same bits), not one sequence after another
-            // on the calling thread while the other threads wait.
+            // A sequence's one chunk (short contexts) is its whole merge: its rows are normalised here, in
+            // parallel (the merge's own code), not one sequence after another on the calling thread while
+            // the other threads wait.
             if chunks == 1 {
                 let rowsPerKV = s.group * s.queries, partial = firstRow[lo] + task * rowsPerKV
                 for i in 0..<s.queries {
                     for g in 0..<s.group {
-                        let slot = partial + i * s.group + g
-                        let out = call.output + (i * s.queryHeads + kvh * s.group + g) * d
-                        if partialMax[slot] > -.infinity {
-                            let inverse = 1 / partialSum[slot], from = partialOut + slot * d
-                            for e in 0..<d { out[e] = from[e] * inverse }
-                        } else {
-                            out.update(repeating: 0, count: d)
-                        }
+                        _ = FlashAttention.mergeRow(chunks: 1, first: partial + i * s.group + g, stride: rowsPerKV, headDim: d,
+                                                    partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
+                                                    output: call.output + (i * s.queryHeads + kvh * s.group + g) * d)
                     }
                 }
             }

@@ -100,9 +100,9 @@ extension DecoderModel {
                                 values: state.v.pointer + rowOffsets[i] * kvW, count: sequence.tokens.count)
                 }
             }
-            var offset = 0, calls: [PagedAttentionCall] = []
+            var calls: [PagedAttentionCall] = []
             calls.reserveCapacity(batch.count)
-            for sequence in batch {
+            for (sequence, offset) in zip(batch, rowOffsets) {
                 let n = sequence.tokens.count, keys = sequence.start + n
                 let shape = AttentionShape(queries: n, keys: keys, queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                            scale: c.attentionScale, softcap: c.attentionSoftcap,
@@ -112,7 +112,6 @@ extension DecoderModel {
                                                 pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
                                                 pageSize: cache.blockSize, output: state.attention.pointer + offset * qW,
                                                 decode: sequence.isDecode))
-                offset += n
             }
             PagedAttention.forward(calls)
         }
