@@ -150,8 +150,9 @@ public protocol KernelSet {
     /// activations. Single-threaded. A token's result is the same alone or among others; for q4 and
     /// q8s, a row's is the bits `quantized16Dot` gives it in the 4-row layout on AVX2 and AVX-512.
     static func quantized16DotLanes(_ arguments: Quantized16DotArguments)
-    /// q4 weights in the lane layout for 8-bit activations ("quads") times `tokens` tokens of 8-bit
-    /// activations (`--precision int8`). Single-threaded; a token's result is the same alone or among others.
+    /// q4 or q8s weights in their lane layouts for 8-bit activations ("quads"; q8s biased, with the
+    /// arguments' `xOffsets`) times `tokens` tokens of 8-bit activations (`--precision int8`).
+    /// Single-threaded; a token's result is the same alone or among others.
     static func quantizedDotLanes(_ arguments: QuantizedDotArguments)
 
     // MARK: Attention building blocks (single-threaded; rows of `cols` values `ld` apart)

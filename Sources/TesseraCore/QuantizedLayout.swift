@@ -53,24 +53,28 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     public var groups: Int
     /// (blocks · 32) activation bytes, their scales dx (blocks) and sums sx (blocks).
     public var x: UnsafePointer<Int8>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
+    /// q8s in the lane layout (biased bytes, LaneLayout): -128 · Σ x per block (blocks), the exact
+    /// integer the bias adds to each block's sum (`LaneLayout.biasOffsets`); nil otherwise.
+    public var xOffsets: UnsafePointer<Int32>?
     /// (groups · 4) outputs.
     public var y: UnsafeMutablePointer<Float>
-    /// Tokens in one call (the lane kernel): token t's activations are x + t · ldx, its scales and sums
-    /// xScales + t · lds and xSums + t · lds, its outputs y + t · ldy.
+    /// Tokens in one call (the lane kernel): token t's activations are x + t · ldx, its scales, sums and
+    /// offsets xScales + t · lds, xSums + t · lds and xOffsets + t · lds, its outputs y + t · ldy.
     public var tokens: Int, ldx: Int, lds: Int, ldy: Int
 
     public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int8>,
-                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                tokens: Int = 1, ldx: Int = 0, lds: Int = 0, ldy: Int = 0) {
+                xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>, xOffsets: UnsafePointer<Int32>? = nil,
+                y: UnsafeMutablePointer<Float>, tokens: Int = 1, ldx: Int = 0, lds: Int = 0, ldy: Int = 0) {
         self.tokens = tokens; self.ldx = ldx; self.lds = lds; self.ldy = ldy
         self.format = format; self.blocks = blocks; self.weights = weights; self.groups = groups
-        self.x = x; self.xScales = xScales; self.xSums = xSums; self.y = y
+        self.x = x; self.xScales = xScales; self.xSums = xSums; self.xOffsets = xOffsets; self.y = y
     }
 
     /// Token t's arguments on their own.
     public func token(_ t: Int) -> QuantizedDotArguments {
         QuantizedDotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: x + t * ldx,
-                              xScales: xScales + t * lds, xSums: xSums + t * lds, y: y + t * ldy)
+                              xScales: xScales + t * lds, xSums: xSums + t * lds, xOffsets: xOffsets.map { $0 + t * lds },
+                              y: y + t * ldy)
     }
 }
 
@@ -130,12 +134,28 @@ public enum LaneLayout {
     }
 
     /// Where row j's value i (0 ..< 32) is: a byte (q8s, q8: column pair i / 2, row j, the pair's half),
-    /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2). `int8`:
-    /// q4's layout for 8-bit activations ("quads": vector (i % 16) / 4, row j, i % 4; high for i >= 16).
+    /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2). `int8`,
+    /// the layouts for 8-bit activations ("quads"): q4's vector (i % 16) / 4, row j, i % 4, high for
+    /// i >= 16; q8s's vector i / 4, row j, i % 4, a biased byte (q + 128).
     @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int,
                                                                   int8: Bool = false) -> (offset: Int, high: Bool) {
         if format == .q4 && int8 { return (64 * ((i & 15) >> 2) + 4 * j + (i & 3), i >= 16) }
+        if format == .q8s && int8 { return (64 * (i >> 2) + 4 * j + (i & 3), false) }
         return format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
+    }
+
+    /// The formats with a lane layout of their own for 8-bit activations (q8, with two scales and a
+    /// minimum a block, keeps 16-bit activations).
+    @inlinable public static func hasInt8Layout(_ format: QuantizedFormat) -> Bool { format != .q8 }
+
+    /// For q8s with 8-bit activations: -128 · Σ q of each block of `count` activation bytes (count / 32
+    /// of them) into `offsets` — what the weights' bias of 128 adds to a block's sum, taken off first.
+    @inlinable public static func biasOffsets(_ q: UnsafePointer<Int8>, count: Int, into offsets: UnsafeMutablePointer<Int32>) {
+        for b in 0..<(count / 32) {
+            var sum: Int32 = 0
+            for i in 0..<32 { sum &+= Int32(q[32 * b + i]) }
+            offsets[b] = -128 * sum
+        }
     }
 
     /// Row j's f16 scale of value i (q8 has one for values 0..15 and one for 16..31).
@@ -166,6 +186,7 @@ public enum LaneLayout {
             let byte = p.load(fromByteOffset: offset, as: UInt8.self)
             return (Int32(high ? byte >> 4 : byte & 0xF), d, m)
         }
+        if format == .q8s && int8 { return (Int32(p.load(fromByteOffset: offset, as: UInt8.self)) - 128, d, m) }
         return (Int32(p.load(fromByteOffset: offset, as: Int8.self)), d, m)
     }
 }

@@ -188,7 +188,8 @@ public enum ReferenceKernels {
         }
     }
 
-    /// q4 weights in the lane layout for 8-bit activations, in Double.
+    /// q4 or q8s weights in their lane layouts for 8-bit activations, in Double (q8s's bias removed
+    /// value by value, so the offsets are not read).
     public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
         for t in 0..<a.tokens {
             let one = a.token(t)
@@ -197,7 +198,7 @@ public enum ReferenceKernels {
         }
     }
 
-    /// One token through lane-layout weights (`int8`: q4's layout for 8-bit activations), value by value:
+    /// One token through lane-layout weights (`int8`: the layouts for 8-bit activations), value by value:
     /// Σ_blocks d·dx·q·x + m·sx per row.
     private static func lanesDot(format: QuantizedFormat, int8: Bool, blocks: Int, weights: UnsafeRawPointer, groups: Int,
                                  x: (Int) -> Double, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>,

@@ -196,14 +196,19 @@ extension ISAKernels {
     }
 
     public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
-        precondition(a.format == .q4, "8-bit activations have a lane layout for q4 weights only")
+        precondition(LaneLayout.hasInt8Layout(a.format), "8-bit activations have a lane layout for q4 and q8s weights only")
+        precondition(a.format != .q8s || a.xOffsets != nil, "q8s lanes with 8-bit activations need the bias offsets")
         #if TESSERA_AVX512
-        tessera_lanes16_q4s8_tokens_avx512(a.weights.assumingMemoryBound(to: UInt8.self), a.groups, a.blocks, a.tokens, a.x, a.ldx,
-                                           a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        let w = a.weights.assumingMemoryBound(to: UInt8.self)
+        if a.format == .q8s {
+            tessera_lanes16_q8s8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xOffsets!, a.lds, a.y, a.ldy)
+        } else {
+            tessera_lanes16_q4s8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        }
         #else
         for t in 0..<a.tokens {
             let one = a.token(t)
-            portableLanesDot(format: .q4, int8: true, blocks: a.blocks, weights: a.weights, groups: a.groups,
+            portableLanesDot(format: a.format, int8: true, blocks: a.blocks, weights: a.weights, groups: a.groups,
                              x: { Int32(one.x[$0]) }, xScales: one.xScales, xSums: one.xSums, y: one.y)
         }
         #endif

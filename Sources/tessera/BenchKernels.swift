@@ -139,7 +139,7 @@ struct BenchKernels: ParsableCommand {
         if wants("quantized") {
         let (qr, qc, qt) = quick ? (256, 256, 16) : (1536, 576, 64)
         let peakIterations = quick ? 100_000 : 2_000_000
-        for (type, int8) in [(GGMLType.q4_1, false), (.q4_1, true), (.q8_0, false)] {
+        for (type, int8) in [(GGMLType.q4_1, false), (.q4_1, true), (.q8_0, false), (.q8_0, true)] {
             guard let probe = try QuantizedProbe.matrix(type, rows: qr, cols: qc, tokens: qt, int8Activations: int8) else { continue }
             let activations = int8 ? "8-bit" : "16-bit"
             progress("\(type) x \(activations) activations, \(qr)x\(qc) x \(qt) tokens ...")
