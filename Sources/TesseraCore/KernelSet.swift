@@ -150,7 +150,7 @@ public protocol KernelSet {
     /// activations. Single-threaded. A token's result is the same alone or among others; for q4 and
     /// q8s, a row's is the bits `quantized16Dot` gives it in the 4-row layout on AVX2 and AVX-512.
     static func quantized16DotLanes(_ arguments: Quantized16DotArguments)
-    /// q4 or q8s weights in their lane layouts for 8-bit activations ("quads"; q8s biased, with the
+    /// Weights in their lane layouts for 8-bit activations ("quads"; q8s and q8 biased, with the
     /// arguments' `xOffsets`) times `tokens` tokens of 8-bit activations (`--precision int8`).
     /// Single-threaded; a token's result is the same alone or among others.
     static func quantizedDotLanes(_ arguments: QuantizedDotArguments)

@@ -53,8 +53,9 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     public var groups: Int
     /// (blocks · 32) activation bytes, their scales dx (blocks) and sums sx (blocks).
     public var x: UnsafePointer<Int8>, xScales: UnsafePointer<Float>, xSums: UnsafePointer<Float>
-    /// q8s in the lane layout (biased bytes, LaneLayout): -128 · Σ x per block (blocks), the exact
-    /// integer the bias adds to each block's sum (`LaneLayout.biasOffsets`); nil otherwise.
+    /// q8s and q8 in their lane layouts (biased bytes, LaneLayout): -128 · Σ x per block (q8s) or per
+    /// half block (q8: two a block, token t at xOffsets + 2t · lds), the exact integer the bias adds to
+    /// each sum (`LaneLayout.biasOffsets`); nil otherwise.
     public var xOffsets: UnsafePointer<Int32>?
     /// (groups · 4) outputs.
     public var y: UnsafeMutablePointer<Float>
@@ -73,7 +74,7 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     /// Token t's arguments on their own.
     public func token(_ t: Int) -> QuantizedDotArguments {
         QuantizedDotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: x + t * ldx,
-                              xScales: xScales + t * lds, xSums: xSums + t * lds, xOffsets: xOffsets.map { $0 + t * lds },
+                              xScales: xScales + t * lds, xSums: xSums + t * lds, xOffsets: xOffsets.map { $0 + t * lds * (format == .q8 ? 2 : 1) },
                               y: y + t * ldy)
     }
 }
@@ -136,25 +137,33 @@ public enum LaneLayout {
     /// Where row j's value i (0 ..< 32) is: a byte (q8s, q8: column pair i / 2, row j, the pair's half),
     /// or for q4 a byte's low or high nibble (chunk i / 4, row j, i % 2; high for i % 4 >= 2). `int8`,
     /// the layouts for 8-bit activations ("quads"): q4's vector (i % 16) / 4, row j, i % 4, high for
-    /// i >= 16; q8s's vector i / 4, row j, i % 4, a biased byte (q + 128).
+    /// i >= 16; q8s's and q8's vector i / 4, row j, i % 4, a biased byte (q + 128).
     @inlinable @inline(__always) public static func valuePosition(_ format: QuantizedFormat, row j: Int, value i: Int,
                                                                   int8: Bool = false) -> (offset: Int, high: Bool) {
-        if format == .q4 && int8 { return (64 * ((i & 15) >> 2) + 4 * j + (i & 3), i >= 16) }
-        if format == .q8s && int8 { return (64 * (i >> 2) + 4 * j + (i & 3), false) }
+        if int8 { return format == .q4 ? (64 * ((i & 15) >> 2) + 4 * j + (i & 3), i >= 16) : (64 * (i >> 2) + 4 * j + (i & 3), false) }
         return format == .q4 ? (32 * (i >> 2) + 2 * j + (i & 1), i & 2 != 0) : (32 * (i >> 1) + 2 * j + (i & 1), false)
     }
 
-    /// The formats with a lane layout of their own for 8-bit activations (q8, with two scales and a
-    /// minimum a block, keeps 16-bit activations).
-    @inlinable public static func hasInt8Layout(_ format: QuantizedFormat) -> Bool { format != .q8 }
+    /// Offsets a token's 8-bit activations need with `format`'s lane layout: 0 (q4), one a block (q8s)
+    /// or one a half block (q8), per block of 32.
+    @inlinable public static func offsetsPerBlock(_ format: QuantizedFormat) -> Int {
+        switch format {
+        case .q4: 0
+        case .q8s: 1
+        case .q8: 2
+        }
+    }
 
-    /// For q8s with 8-bit activations: -128 · Σ q of each block of `count` activation bytes (count / 32
-    /// of them) into `offsets` — what the weights' bias of 128 adds to a block's sum, taken off first.
-    @inlinable public static func biasOffsets(_ q: UnsafePointer<Int8>, count: Int, into offsets: UnsafeMutablePointer<Int32>) {
-        for b in 0..<(count / 32) {
+    /// For q8s and q8 with 8-bit activations: -128 · Σ q of each block (`perBlock` 1) or half block
+    /// (`perBlock` 2) of `count` activation bytes into `offsets` — what the weights' bias of 128 adds
+    /// to each of the kernel's integer sums, taken off first.
+    @inlinable public static func biasOffsets(_ q: UnsafePointer<Int8>, count: Int, perBlock: Int,
+                                              into offsets: UnsafeMutablePointer<Int32>) {
+        let width = 32 / perBlock
+        for part in 0..<(count / width) {
             var sum: Int32 = 0
-            for i in 0..<32 { sum &+= Int32(q[32 * b + i]) }
-            offsets[b] = -128 * sum
+            for i in 0..<width { sum &+= Int32(q[width * part + i]) }
+            offsets[part] = -128 * sum
         }
     }
 
@@ -186,7 +195,7 @@ public enum LaneLayout {
             let byte = p.load(fromByteOffset: offset, as: UInt8.self)
             return (Int32(high ? byte >> 4 : byte & 0xF), d, m)
         }
-        if format == .q8s && int8 { return (Int32(p.load(fromByteOffset: offset, as: UInt8.self)) - 128, d, m) }
+        if int8 { return (Int32(p.load(fromByteOffset: offset, as: UInt8.self)) - 128, d, m) }
         return (Int32(p.load(fromByteOffset: offset, as: Int8.self)), d, m)
     }
 }

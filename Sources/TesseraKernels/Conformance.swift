@@ -245,7 +245,7 @@ public enum KernelConformance {
 
     /// Weights repacked in the lane layout (16 rows a group) times 1 to 19 tokens: against the
     /// reference, each token alone bit for bit, and for q4 and q8s (AVX-512, where the lane kernel is
-    /// the C one) the 4-row layout's kernel bit for bit; q4 and q8s also in their layouts for 8-bit activations.
+    /// the C one) the 4-row layout's kernel bit for bit; each format also in its layout for 8-bit activations.
     public static func quantizedDotLanes(_ kernels: any KernelSet.Type) -> KernelCheckResult {
         var tally = Tally(kernel: "quantized dot, lanes", kernelSet: kernels.name)
         let shapes = [(1, 1), (2, 3), (1, 18), (3, 48)]  // (16-row groups, blocks)
@@ -269,7 +269,7 @@ public enum KernelConformance {
                         let (offset, high) = LaneLayout.valuePosition(format, row: j, value: i)
                         lanes[gl + offset] |= high ? q << 4 : q
                         let (at8, high8) = LaneLayout.valuePosition(format, row: j, value: i, int8: true)
-                        quads[gl + at8] |= high8 ? q << 4 : format == .q8s ? q ^ 0x80 : q
+                        quads[gl + at8] |= high8 ? q << 4 : format == .q4 ? q : q ^ 0x80
                         if format == .q4 { grouped[g4 + 16 * r + i % 16] |= i < 16 ? q : q << 4 } else { grouped[g4 + 32 * r + i] = q }
                     }
                     // 4-row layout: q4 d at 64 + 2r, m at 72 + 2r; q8s d at 128 + 2r; q8 d of each half at
@@ -282,6 +282,7 @@ public enum KernelConformance {
                         let d1 = half()
                         put(&grouped, g4 + 130 + 4 * r, d1)
                         put(&lanes, gl + LaneLayout.scaleOffset(format, row: j, value: 16), d1)
+                        put(&quads, gl + LaneLayout.scaleOffset(format, row: j, value: 16), d1)
                     }
                     if let at = LaneLayout.minimumOffset(format, row: j) {
                         let m = half()
@@ -337,15 +338,17 @@ public enum KernelConformance {
                         lds: blocks, ldy: ldy))
                 } } }
             }
-            guard LaneLayout.hasInt8Layout(format) else { continue }
-            // 8-bit activations, q4 and q8s in their own lane layouts (q8s's biased, with the offsets).
+            // 8-bit activations, each format in its own lane layout (the byte formats' biased, with the offsets).
             let (x8, s8, t8) = randomActivations(tokens: tokens, blocks: blocks, seed: 46) {
                 ReferenceKernels.quantizeActivations($0, count: $1, q: $2, scales: $3, sums: $4)
             }
-            var offsets = [Int32](repeating: 0, count: tokens * blocks)
+            let perBlock = LaneLayout.offsetsPerBlock(format)
+            var offsets = [Int32](repeating: 0, count: tokens * blocks * perBlock)
             x8.withUnsafeBufferPointer { x in
                 offsets.withUnsafeMutableBufferPointer { o in
-                    for t in 0..<tokens { LaneLayout.biasOffsets(x.baseAddress! + t * k, count: k, into: o.baseAddress! + t * blocks) }
+                    for t in 0..<tokens where perBlock > 0 {
+                        LaneLayout.biasOffsets(x.baseAddress! + t * k, count: k, perBlock: perBlock, into: o.baseAddress! + t * blocks * perBlock)
+                    }
                 }
             }
             var expected8 = [Float](repeating: 0, count: tokens * ldy)
@@ -362,7 +365,8 @@ public enum KernelConformance {
                         kernels.quantizedDotLanes(QuantizedDotArguments(
                             format: format, blocks: blocks, weights: w, groups: laneGroups, x: x.baseAddress! + t0 * k,
                             xScales: sc.baseAddress! + t0 * blocks, xSums: su.baseAddress! + t0 * blocks,
-                            xOffsets: o.baseAddress! + t0 * blocks, y: y, tokens: n, ldx: k, lds: blocks, ldy: ldy))
+                            xOffsets: perBlock > 0 ? o.baseAddress! + t0 * blocks * perBlock : nil, y: y, tokens: n, ldx: k,
+                            lds: blocks, ldy: ldy))
                     }
                 } } }
             }

@@ -188,7 +188,7 @@ public enum ReferenceKernels {
         }
     }
 
-    /// q4 or q8s weights in their lane layouts for 8-bit activations, in Double (q8s's bias removed
+    /// Weights in their lane layouts for 8-bit activations, in Double (the byte formats' bias removed
     /// value by value, so the offsets are not read).
     public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
         for t in 0..<a.tokens {

@@ -196,14 +196,18 @@ extension ISAKernels {
     }
 
     public static func quantizedDotLanes(_ a: QuantizedDotArguments) {
-        precondition(LaneLayout.hasInt8Layout(a.format), "8-bit activations have a lane layout for q4 and q8s weights only")
-        precondition(a.format != .q8s || a.xOffsets != nil, "q8s lanes with 8-bit activations need the bias offsets")
+        precondition(a.format == .q4 || a.xOffsets != nil, "byte-format lanes with 8-bit activations need the bias offsets")
         #if TESSERA_AVX512
         let w = a.weights.assumingMemoryBound(to: UInt8.self)
-        if a.format == .q8s {
-            tessera_lanes16_q8s8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xOffsets!, a.lds, a.y, a.ldy)
-        } else {
+        switch a.format {
+        case .q4:
             tessera_lanes16_q4s8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.lds, a.y, a.ldy)
+        case .q8s:
+            tessera_lanes16_q8s8_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.xOffsets!, a.lds, a.y,
+                                               a.ldy)
+        case .q8:
+            tessera_lanes16_q88_tokens_avx512(w, a.groups, a.blocks, a.tokens, a.x, a.ldx, a.xScales, a.xSums, a.xOffsets!, a.lds, a.y,
+                                              a.ldy)
         }
         #else
         for t in 0..<a.tokens {

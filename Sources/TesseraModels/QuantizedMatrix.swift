@@ -15,10 +15,8 @@
 // vector lanes) and every m takes its integer kernel (vpdpwssd, 16-bit activations): a 16-bit multiply-add there does twice the work of an f32 FMA, so it beats the panels
 // for prompts too (pp512 on Zen 4 ~780 -> ~1030 tokens/s; perplexity 28.4320 against 28.4322), and a
 // row's arithmetic is the same whatever the batch, so no panel/integer choice is needed there. With
-// 8-bit activations q4 and q8s (Q8_0, Q5_0: SmolLM2's output matrix) matrices take lane layouts of
-// their own (for vpdpbusd; q8s's bytes biased to unsigned), and q8 (Q6_K: Gemma's output matrix) keeps
-// the 16-bit lanes — its 4-row 8-bit kernel and f32 panels ran a batch-16 decode step's output matrix at
-// ~40% of the lanes' speed.
+// 8-bit activations every format takes a lane layout of its own (for vpdpbusd: q4's nibbles as they
+// are, the byte formats' values biased to unsigned bytes, CTesseraCPU.h).
 // The scales of K-quants (d·sc) and the minimums are rounded to f16 when repacked (relative error
 // below 2^-11, far under the 4-6 bit weights' own error); Q4_0, Q4_1, Q5_0 and Q8_0 repack exactly.
 import CTesseraCPU
@@ -80,8 +78,7 @@ final class QuantizedMatrix: @unchecked Sendable {
         let format: QuantizedFormat = range == .unsignedNibble ? .q4 : ([.q8_0, .q5_0].contains(t.type) ? .q8s : .q8)
         let lanes = t.shape[0] % LaneLayout.rows == 0 && Kernels.active.prefersLaneLayout
         self.init(rows: t.shape[0], cols: t.shape[1], format: format, lanes: lanes, sourceType: t.type)
-        // 8-bit activations have lane layouts for q4 and q8s: q8 in lanes keeps 16-bit ones.
-        self.int8Activations = int8Activations && !(lanes && !LaneLayout.hasInt8Layout(format))
+        self.int8Activations = int8Activations
         let rowsPerGroup = self.rowsPerGroup
         let rowBytes = cols / blockSize * blockBytes
         let failed = Atomic(false)
@@ -153,7 +150,7 @@ final class QuantizedMatrix: @unchecked Sendable {
                 for t in 0..<4 { word |= UInt32(nibbles(q[4 * u + t], q[16 + 4 * u + t])) << (8 * t) }
                 dst.storeBytes(of: word.littleEndian, toByteOffset: 64 * u + 4 * r, as: UInt32.self)
             }
-        case .q8s where int8Activations:
+        case .q8 where int8Activations, .q8s where int8Activations:
             // Biased quads: byte 64u + 4r + t holds value 4u + t plus 128.
             for u in 0..<8 {
                 var word: UInt32 = 0
@@ -233,25 +230,28 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// The m rows of x quantised per block of 32 to 8 bits (`int8Activations`) or 16, in the calling
     /// thread's scratch (no allocation per product; a decode step makes hundreds): the values (x8 or
     /// x16, row t at t · cols), then the scales (row t at t · blocks) and the sums (row t at
-    /// (m + t) · blocks) in xs; for q8s lanes with 8-bit activations also each block's bias offset (row t
-    /// at t · blocks). One token per task: a step of many decode rows would otherwise quantise them all
+    /// (m + t) · blocks) in xs; for the byte formats' lanes with 8-bit activations also the bias offsets
+    /// (row t at t · blocks · LaneLayout.offsetsPerBlock). One token per task: a step of many decode rows would otherwise quantise them all
     /// on the calling thread while the other threads spin.
     private func quantizeActivations(_ x: UnsafePointer<Float>, m: Int)
         -> (x8: UnsafeMutablePointer<Int8>, x16: UnsafeMutablePointer<Int16>, xs: UnsafeMutablePointer<Float>,
             offsets: UnsafeMutablePointer<Int32>?) {
         let kernels = Kernels.active
         let (int8, cols, blocks) = (int8Activations, self.cols, self.blocks)
-        let biased = int8 && lanes && format == .q8s
+        let perBlock = int8 && lanes ? LaneLayout.offsetsPerBlock(format) : 0
         let quantizedBytes = (m * cols * (int8 ? 1 : 2) + 63) / 64 * 64
-        let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + (biased ? 3 : 2) * m * blocks * 4)!
+        let scratch = tessera_thread_scratch(Int32(TESSERA_SCRATCH_ACTIVATIONS), quantizedBytes + (2 + perBlock) * m * blocks * 4)!
         let x8 = scratch.assumingMemoryBound(to: Int8.self), x16 = scratch.assumingMemoryBound(to: Int16.self)
         let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
-        let offsets = biased ? (scratch + quantizedBytes + 2 * m * blocks * 4).bindMemory(to: Int32.self, capacity: m * blocks) : nil
+        let offsets = perBlock > 0
+            ? (scratch + quantizedBytes + 2 * m * blocks * 4).bindMemory(to: Int32.self, capacity: perBlock * m * blocks) : nil
         ThreadPool.shared.parallelFor(m) { t in
             if int8 {
                 kernels.quantizeActivations(x + t * cols, count: cols, q: x8 + t * cols, scales: xs + t * blocks,
                                             sums: xs + (m + t) * blocks)
-                if let offsets { LaneLayout.biasOffsets(x8 + t * cols, count: cols, into: offsets + t * blocks) }
+                if let offsets {
+                    LaneLayout.biasOffsets(x8 + t * cols, count: cols, perBlock: perBlock, into: offsets + t * perBlock * blocks)
+                }
             } else {
                 kernels.quantizeActivations16(x + t * cols, count: cols, q: x16 + t * cols, scales: xs + t * blocks,
                                               sums: xs + (m + t) * blocks)

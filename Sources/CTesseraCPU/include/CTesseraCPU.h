@@ -709,19 +709,24 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline vo
     }
 }
 
-// MARK: 8-bit weights (q8s) with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
-// vpdpbusd multiplies unsigned bytes by signed ones, and both q8s weights and 8-bit activations are
-// signed: the weights are held biased, u = q + 128 (0..255), and Σ u·x = Σ q·x + 128·Σ x, so each
-// token's block sum starts from -128·Σ x (its `offsets`, an exact integer) and ends as the exact Σ q·x.
-// Layout (544 bytes a 16-row block, q8s's size): eight 64-byte vectors, vector u holding at byte 4j + i
-// row j's biased value 4u + i; f16 d at 512 + 2j. Eight vpdpbusd sum a block for 16 rows (sixteen
-// vpdpwssd with 16-bit activations), then acc = fma(float(I), d·dx, acc) as for the other layouts.
+// MARK: 8-bit weights (q8s, q8) with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
+// vpdpbusd multiplies unsigned bytes by signed ones, and both byte-format weights and 8-bit activations
+// are signed: the weights are held biased, u = q + 128 (0..255), and Σ u·x = Σ q·x + 128·Σ x, so each
+// token's sum starts from -128·Σ x (its `offsets`, an exact integer: one a block for q8s, one a half
+// block for q8, whose halves have scales of their own) and ends as the exact Σ q·x.
+// Layouts (q8s 544 bytes, q8 608, their 16-bit layouts' sizes): eight 64-byte vectors, vector u holding
+// at byte 4j + i row j's biased value 4u + i; then the f16 scales and minimums as in the 16-bit layouts
+// (q8s: d at 512 + 2j; q8: d of values 0..15 at 512 + 2j, of 16..31 at 544 + 2j, minimum at 576 + 2j).
+// Eight vpdpbusd sum a block for 16 rows (sixteen vpdpwssd with 16-bit activations); the float ops
+// per token are those of the 16-bit layouts: acc = fma(float(I), d·dx, acc) per scale, then for q8
+// acc = fma(m, xs, acc).
 
-/// One 16-row q8s group's blocks times `n` tokens (1-8) of 8-bit activations.
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_q8s8_pass(
-    const uint8_t *wg, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const int32_t *offsets, size_t lds,
-    float *y, size_t ldy) {
-    const size_t stride = TESSERA_Q8L_BLOCK_BYTES;
+/// One 16-row group's blocks times `n` tokens (1-8) of 8-bit activations; `q8` (a constant where
+/// inlined) for q8's layout, else q8s's.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_b8_pass(
+    const uint8_t *wg, const int q8, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+    const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
+    const size_t stride = q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     __m512 acc[8];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
@@ -730,11 +735,23 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
         for (size_t o = 0; o < stride; o += 64) __builtin_prefetch(p + 2 * stride + o);
         // Up to 3 tokens, a second chain for the odd vectors (one chain would wait on latency).
         __m512i s[8], z[8];
+        const int32_t *ob = offsets + (q8 ? 2 * b : b);
         _Pragma("clang loop unroll(full)")
-        for (int t = 0; t < n; t++) { s[t] = _mm512_set1_epi32(offsets[t * lds + b]); z[t] = _mm512_setzero_si512(); }
+        for (int t = 0; t < n; t++) { s[t] = _mm512_set1_epi32(ob[t * ldo]); z[t] = _mm512_setzero_si512(); }
         const int8_t *xb = x + 32 * b;
         _Pragma("clang loop unroll(full)")
         for (int u = 0; u < 8; u++) {
+            if (q8 && u == 4) {
+                // q8: the first half's sums scaled by their own d before the second half's begin.
+                if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
+                const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 512)));
+                _Pragma("clang loop unroll(full)")
+                for (int t = 0; t < n; t++) {
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d0, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+                    s[t] = _mm512_set1_epi32(ob[t * ldo + 1]);
+                    z[t] = _mm512_setzero_si512();
+                }
+            }
             const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
             _Pragma("clang loop unroll(full)")
             for (int t = 0; t < n; t++) {
@@ -745,40 +762,61 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
             }
         }
         if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 512)));
+        // The (last) scale: q8s's, or that of q8's second half.
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q8 ? 544 : 512))));
         _Pragma("clang loop unroll(full)")
         for (int t = 0; t < n; t++) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+        }
+        if (q8) {
+            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 576)));
+            _Pragma("clang loop unroll(full)")
+            for (int t = 0; t < n; t++) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
         }
     }
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
-/// `groups` 16-row q8s groups in the biased layout times `tokens` tokens of 8-bit activations: token t
-/// reads x + t·ldx, dx + t·lds and offsets + t·lds (-128·Σx per block), and writes y + t·ldy.
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q8s8_tokens_avx512(
-    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const int32_t *offsets,
-    size_t lds, float *y, size_t ldy) {
+/// `groups` 16-row groups of the biased byte layout (`q8`: q8's, else q8s's) times `tokens` tokens of
+/// 8-bit activations: token t reads x + t·ldx, dx + t·lds, xs + t·lds (q8's minimum term) and
+/// offsets + t·ldo (-128·Σx per block, or per half block for q8), and writes y + t·ldy.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_b8_groups(
+    const uint8_t *w, const int q8, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx,
+    const float *xs, const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
+    const size_t stride = q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     for (size_t g = 0; g < groups; g++) {
-        const uint8_t *wg = w + g * blocks * TESSERA_Q8L_BLOCK_BYTES;
+        const uint8_t *wg = w + g * blocks * stride;
         for (size_t t = 0; t < tokens; t += 8) {
             const size_t n = tokens - t < 8 ? tokens - t : 8;
             const int8_t *xt = x + t * ldx;
-            const float *dt = dx + t * lds;
-            const int32_t *ot = offsets + t * lds;
+            const float *dt = dx + t * lds, *st = xs + t * lds;
+            const int32_t *ot = offsets + t * ldo;
             float *yt = y + t * ldy + 16 * g;
             switch (n) {
-            case 8: tessera_lanes16_q8s8_pass(wg, blocks, 8, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 7: tessera_lanes16_q8s8_pass(wg, blocks, 7, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 6: tessera_lanes16_q8s8_pass(wg, blocks, 6, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 5: tessera_lanes16_q8s8_pass(wg, blocks, 5, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 4: tessera_lanes16_q8s8_pass(wg, blocks, 4, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 3: tessera_lanes16_q8s8_pass(wg, blocks, 3, xt, ldx, dt, ot, lds, yt, ldy); break;
-            case 2: tessera_lanes16_q8s8_pass(wg, blocks, 2, xt, ldx, dt, ot, lds, yt, ldy); break;
-            default: tessera_lanes16_q8s8_pass(wg, blocks, 1, xt, ldx, dt, ot, lds, yt, ldy); break;
+            case 8: tessera_lanes16_b8_pass(wg, q8, blocks, 8, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 7: tessera_lanes16_b8_pass(wg, q8, blocks, 7, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 6: tessera_lanes16_b8_pass(wg, q8, blocks, 6, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 5: tessera_lanes16_b8_pass(wg, q8, blocks, 5, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 4: tessera_lanes16_b8_pass(wg, q8, blocks, 4, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 3: tessera_lanes16_b8_pass(wg, q8, blocks, 3, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 2: tessera_lanes16_b8_pass(wg, q8, blocks, 2, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            default: tessera_lanes16_b8_pass(wg, q8, blocks, 1, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
             }
         }
     }
+}
+/// q8s (one entry point a format, as for the 16-bit q8 kernel: the compiler keeps each one's sums in
+/// registers).
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q8s8_tokens_avx512(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+    const int32_t *offsets, size_t lds, float *y, size_t ldy) {
+    tessera_lanes16_b8_groups(w, 0, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, lds, y, ldy);
+}
+/// q8: `offsets` holds two a block (token t at offsets + 2t·lds).
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q88_tokens_avx512(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+    const int32_t *offsets, size_t lds, float *y, size_t ldy) {
+    tessera_lanes16_b8_groups(w, 1, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, 2 * lds, y, ldy);
 }
 
 // MARK: Decode attention over a GQA group (all the query heads that share one kv head)
