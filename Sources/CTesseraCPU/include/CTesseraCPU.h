@@ -630,7 +630,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline vo
     size_t lds, float *y, size_t ldy) {
     tessera_lanes16_groups(w, TESSERA_LANES_Q8, groups, blocks, tokens, x, ldx, dx, xs, lds, y, ldy);
 }
-// MARK: 4-bit weights with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
+// MARK: Weights with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
 // With 8-bit activations (--precision int8) q4 matrices take a lane layout of their own, "quads"
 // (320 bytes a 16-row block, like q4's): four 64-byte vectors, vector u holding at byte 4j + i row j's
 // value 4u + i in the low nibble and 16 + 4u + i in the high one; then f16 d at 256 + 2j and f16
@@ -638,79 +638,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline vo
 // bytes: vpdpbusd against the token's four signed bytes broadcast adds four products into the lane,
 // so eight of them sum a block for 16 rows (sixteen vpdpwssd with 16-bit activations). The float ops
 // per block are those above: acc = fma(float(I), d·dx, acc), acc = fma(m, xs, acc).
-
-/// One 16-row group's blocks times `n` tokens (1-8) of 8-bit activations. (Unrolled by hand-set
-/// pragmas: left to the compiler, the sums of the tokens went to the stack.)
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_s8_pass(
-    const uint8_t *wg, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs, size_t lds,
-    float *y, size_t ldy) {
-    const size_t stride = TESSERA_Q4L_BLOCK_BYTES;
-    const __m512i mask = _mm512_set1_epi8(0x0F);
-    __m512 acc[8];
-    _Pragma("clang loop unroll(full)")
-    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
-    for (size_t b = 0; b < blocks; b++) {
-        const uint8_t *p = wg + b * stride;
-        for (size_t o = 0; o < stride; o += 64) __builtin_prefetch(p + 2 * stride + o);
-        // Up to 3 tokens, a second chain for the high nibbles (one chain would wait on latency).
-        __m512i s[8], z[8];
-        _Pragma("clang loop unroll(full)")
-        for (int t = 0; t < n; t++) s[t] = z[t] = _mm512_setzero_si512();
-        const int8_t *xb = x + 32 * b;
-        _Pragma("clang loop unroll(full)")
-        for (int u = 0; u < 4; u++) {
-            const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
-            const __m512i lo = _mm512_and_si512(v, mask), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
-            _Pragma("clang loop unroll(full)")
-            for (int t = 0; t < n; t++) {
-                int32_t a, e;
-                __builtin_memcpy(&a, xb + t * ldx + 4 * u, 4);
-                __builtin_memcpy(&e, xb + t * ldx + 16 + 4 * u, 4);
-                s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(a));
-                if (n <= 3) z[t] = _mm512_dpbusd_epi32(z[t], hi, _mm512_set1_epi32(e));
-                else s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(e));
-            }
-        }
-        if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 256)));
-        const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 288)));
-        _Pragma("clang loop unroll(full)")
-        for (int t = 0; t < n; t++) {
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
-            acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
-        }
-    }
-    _Pragma("clang loop unroll(full)")
-    for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
-}
-/// `groups` 16-row q4 groups in the quads layout times `tokens` tokens of 8-bit activations (as
-/// tessera_lanes16_tokens_avx512, x in bytes).
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q4s8_tokens_avx512(
-    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
-    size_t lds, float *y, size_t ldy) {
-    for (size_t g = 0; g < groups; g++) {
-        const uint8_t *wg = w + g * blocks * TESSERA_Q4L_BLOCK_BYTES;
-        for (size_t t = 0; t < tokens; t += 8) {
-            const size_t n = tokens - t < 8 ? tokens - t : 8;
-            const int8_t *xt = x + t * ldx;
-            const float *dt = dx + t * lds, *st = xs + t * lds;
-            float *yt = y + t * ldy + 16 * g;
-            switch (n) {
-            case 8: tessera_lanes16_s8_pass(wg, blocks, 8, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 7: tessera_lanes16_s8_pass(wg, blocks, 7, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 6: tessera_lanes16_s8_pass(wg, blocks, 6, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 5: tessera_lanes16_s8_pass(wg, blocks, 5, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 4: tessera_lanes16_s8_pass(wg, blocks, 4, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 3: tessera_lanes16_s8_pass(wg, blocks, 3, xt, ldx, dt, st, lds, yt, ldy); break;
-            case 2: tessera_lanes16_s8_pass(wg, blocks, 2, xt, ldx, dt, st, lds, yt, ldy); break;
-            default: tessera_lanes16_s8_pass(wg, blocks, 1, xt, ldx, dt, st, lds, yt, ldy); break;
-            }
-        }
-    }
-}
-
-// MARK: 8-bit weights (q8s, q8) with rows in the vector lanes (AVX-512 VNNI), 8-bit activations
-// vpdpbusd multiplies unsigned bytes by signed ones, and both byte-format weights and 8-bit activations
+// For the byte formats (q8s, q8), vpdpbusd multiplies unsigned bytes by signed ones, and both byte-format weights and 8-bit activations
 // are signed: the weights are held biased, u = q + 128 (0..255), and Σ u·x = Σ q·x + 128·Σ x, so each
 // token's sum starts from -128·Σ x (its `offsets`, an exact integer: one a block for q8s, one a half
 // block for q8, whose halves have scales of their own) and ends as the exact Σ q·x.
@@ -721,55 +649,79 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline vo
 // per token are those of the 16-bit layouts: acc = fma(float(I), d·dx, acc) per scale, then for q8
 // acc = fma(m, xs, acc).
 
-/// One 16-row group's blocks times `n` tokens (1-8) of 8-bit activations; `q8` (a constant where
-/// inlined) for q8's layout, else q8s's.
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_b8_pass(
-    const uint8_t *wg, const int q8, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+/// One 16-row group's blocks times `n` tokens (1-8) of 8-bit activations in lane format `format` (a
+/// constant where inlined: q4's quads, or the biased bytes of q8s or q8). (Unrolled by hand-set
+/// pragmas: left to the compiler, the sums of the tokens went to the stack.)
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_s8_pass(
+    const uint8_t *wg, const int format, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs,
     const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
-    const size_t stride = q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const int q4 = format == TESSERA_LANES_Q4, q8 = format == TESSERA_LANES_Q8;
+    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     __m512 acc[8];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const uint8_t *p = wg + b * stride;
         for (size_t o = 0; o < stride; o += 64) __builtin_prefetch(p + 2 * stride + o);
-        // Up to 3 tokens, a second chain for the odd vectors (one chain would wait on latency).
+        // Up to 3 tokens, a second chain (q4's high nibbles, the byte formats' odd vectors): one chain
+        // would wait on latency. The byte formats' sums start from their bias offsets.
         __m512i s[8], z[8];
-        const int32_t *ob = offsets + (q8 ? 2 * b : b);
+        const size_t ob = q8 ? 2 * b : b;  // the block's (first) offset, for the byte formats
         _Pragma("clang loop unroll(full)")
-        for (int t = 0; t < n; t++) { s[t] = _mm512_set1_epi32(ob[t * ldo]); z[t] = _mm512_setzero_si512(); }
+        for (int t = 0; t < n; t++) {
+            s[t] = q4 ? _mm512_setzero_si512() : _mm512_set1_epi32(offsets[t * ldo + ob]);
+            z[t] = _mm512_setzero_si512();
+        }
         const int8_t *xb = x + 32 * b;
-        _Pragma("clang loop unroll(full)")
-        for (int u = 0; u < 8; u++) {
-            if (q8 && u == 4) {
-                // q8: the first half's sums scaled by their own d before the second half's begin.
-                if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
-                const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 512)));
+        if (q4) {
+            const __m512i mask = _mm512_set1_epi8(0x0F);
+            _Pragma("clang loop unroll(full)")
+            for (int u = 0; u < 4; u++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
+                const __m512i lo = _mm512_and_si512(v, mask), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < n; t++) {
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d0, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
-                    s[t] = _mm512_set1_epi32(ob[t * ldo + 1]);
-                    z[t] = _mm512_setzero_si512();
+                    int32_t a, e;
+                    __builtin_memcpy(&a, xb + t * ldx + 4 * u, 4);
+                    __builtin_memcpy(&e, xb + t * ldx + 16 + 4 * u, 4);
+                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(a));
+                    if (n <= 3) z[t] = _mm512_dpbusd_epi32(z[t], hi, _mm512_set1_epi32(e));
+                    else s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(e));
                 }
             }
-            const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
+        } else {
             _Pragma("clang loop unroll(full)")
-            for (int t = 0; t < n; t++) {
-                int32_t a;
-                __builtin_memcpy(&a, xb + t * ldx + 4 * u, 4);
-                if (n <= 3 && (u & 1)) z[t] = _mm512_dpbusd_epi32(z[t], v, _mm512_set1_epi32(a));
-                else s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_set1_epi32(a));
+            for (int u = 0; u < 8; u++) {
+                if (q8 && u == 4) {
+                    // q8: the first half's sums scaled by their own d before the second half's begin.
+                    if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
+                    const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 512)));
+                    _Pragma("clang loop unroll(full)")
+                    for (int t = 0; t < n; t++) {
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d0, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
+                        s[t] = _mm512_set1_epi32(offsets[t * ldo + ob + 1]);
+                        z[t] = _mm512_setzero_si512();
+                    }
+                }
+                const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * u));
+                _Pragma("clang loop unroll(full)")
+                for (int t = 0; t < n; t++) {
+                    int32_t a;
+                    __builtin_memcpy(&a, xb + t * ldx + 4 * u, 4);
+                    if (n <= 3 && (u & 1)) z[t] = _mm512_dpbusd_epi32(z[t], v, _mm512_set1_epi32(a));
+                    else s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_set1_epi32(a));
+                }
             }
         }
         if (n <= 3) for (int t = 0; t < n; t++) s[t] = _mm512_add_epi32(s[t], z[t]);
-        // The (last) scale: q8s's, or that of q8's second half.
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q8 ? 544 : 512))));
+        // The (last) scale: q4's, q8s's, or that of q8's second half; then q4's and q8's minimums.
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 256 : q8 ? 544 : 512))));
         _Pragma("clang loop unroll(full)")
         for (int t = 0; t < n; t++) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, _mm512_set1_ps(dx[t * lds + b])), acc[t]);
         }
-        if (q8) {
-            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 576)));
+        if (q4 || q8) {
+            const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + (q4 ? 288 : 576))));
             _Pragma("clang loop unroll(full)")
             for (int t = 0; t < n; t++) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t * lds + b]), acc[t]);
         }
@@ -777,46 +729,53 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < n; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
-/// `groups` 16-row groups of the biased byte layout (`q8`: q8's, else q8s's) times `tokens` tokens of
-/// 8-bit activations: token t reads x + t·ldx, dx + t·lds, xs + t·lds (q8's minimum term) and
-/// offsets + t·ldo (-128·Σx per block, or per half block for q8), and writes y + t·ldy.
-__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_b8_groups(
-    const uint8_t *w, const int q8, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx,
+/// `groups` 16-row groups in lane format `format`'s 8-bit layout times `tokens` tokens of 8-bit
+/// activations: token t reads x + t·ldx, dx + t·lds, xs + t·lds (the minimums' term) and, for the byte
+/// formats, offsets + t·ldo (-128·Σx per block, or per half block for q8), and writes y + t·ldy.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_s8_groups(
+    const uint8_t *w, const int format, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx,
     const float *xs, const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
-    const size_t stride = q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = format == TESSERA_LANES_Q4 ? TESSERA_Q4L_BLOCK_BYTES
+                          : format == TESSERA_LANES_Q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
     for (size_t g = 0; g < groups; g++) {
         const uint8_t *wg = w + g * blocks * stride;
         for (size_t t = 0; t < tokens; t += 8) {
             const size_t n = tokens - t < 8 ? tokens - t : 8;
             const int8_t *xt = x + t * ldx;
             const float *dt = dx + t * lds, *st = xs + t * lds;
-            const int32_t *ot = offsets + t * ldo;
+            const int32_t *ot = ldo ? offsets + t * ldo : offsets;
             float *yt = y + t * ldy + 16 * g;
             switch (n) {
-            case 8: tessera_lanes16_b8_pass(wg, q8, blocks, 8, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 7: tessera_lanes16_b8_pass(wg, q8, blocks, 7, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 6: tessera_lanes16_b8_pass(wg, q8, blocks, 6, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 5: tessera_lanes16_b8_pass(wg, q8, blocks, 5, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 4: tessera_lanes16_b8_pass(wg, q8, blocks, 4, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 3: tessera_lanes16_b8_pass(wg, q8, blocks, 3, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            case 2: tessera_lanes16_b8_pass(wg, q8, blocks, 2, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
-            default: tessera_lanes16_b8_pass(wg, q8, blocks, 1, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 8: tessera_lanes16_s8_pass(wg, format, blocks, 8, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 7: tessera_lanes16_s8_pass(wg, format, blocks, 7, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 6: tessera_lanes16_s8_pass(wg, format, blocks, 6, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 5: tessera_lanes16_s8_pass(wg, format, blocks, 5, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 4: tessera_lanes16_s8_pass(wg, format, blocks, 4, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 3: tessera_lanes16_s8_pass(wg, format, blocks, 3, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            case 2: tessera_lanes16_s8_pass(wg, format, blocks, 2, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
+            default: tessera_lanes16_s8_pass(wg, format, blocks, 1, xt, ldx, dt, st, ot, lds, ldo, yt, ldy); break;
             }
         }
     }
 }
-/// q8s (one entry point a format, as for the 16-bit q8 kernel: the compiler keeps each one's sums in
-/// registers).
+/// One entry point a format (as for the 16-bit kernels: in one function, the compiler no longer kept
+/// every variant's sums in registers). q4: `groups` q4 groups in the quads layout.
+__attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q4s8_tokens_avx512(
+    const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
+    size_t lds, float *y, size_t ldy) {
+    tessera_lanes16_s8_groups(w, TESSERA_LANES_Q4, groups, blocks, tokens, x, ldx, dx, xs, 0, lds, 0, y, ldy);
+}
+/// q8s: biased bytes, one offset a block.
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q8s8_tokens_avx512(
     const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
     const int32_t *offsets, size_t lds, float *y, size_t ldy) {
-    tessera_lanes16_b8_groups(w, 0, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, lds, y, ldy);
+    tessera_lanes16_s8_groups(w, TESSERA_LANES_Q8S, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, lds, y, ldy);
 }
-/// q8: `offsets` holds two a block (token t at offsets + 2t·lds).
+/// q8: biased bytes, two offsets a block (token t at offsets + 2t·lds).
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"))) static inline void tessera_lanes16_q88_tokens_avx512(
     const uint8_t *w, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx, const float *xs,
     const int32_t *offsets, size_t lds, float *y, size_t ldy) {
-    tessera_lanes16_b8_groups(w, 1, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, 2 * lds, y, ldy);
+    tessera_lanes16_s8_groups(w, TESSERA_LANES_Q8, groups, blocks, tokens, x, ldx, dx, xs, offsets, lds, 2 * lds, y, ldy);
 }
 
 // MARK: Decode attention over a GQA group (all the query heads that share one kv head)
