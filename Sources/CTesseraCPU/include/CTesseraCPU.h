@@ -79,10 +79,10 @@ void tessera_tls_set_inside_parallel(int value);
 
 // MARK: - Per-thread scratch memory
 /// Scratch slots: each thread keeps one growable, 64-byte aligned buffer per slot, so hot kernels do
-/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: unused (it held dequantised
-/// weight panels before they were made while packing);
-/// slot 3: a GEMM task's C block; slot 4: quantised activations of a quantised matrix product.
-enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_WEIGHTS = 2, TESSERA_SCRATCH_GEMM_TILE = 3,
+/// not allocate per call. Slot 0: GEMM packing; slot 1: attention workspaces; slot 2: a prefill chunk's
+/// keys and values gathered from KV pages; slot 3: a GEMM task's C block; slot 4: quantised activations
+/// of a quantised matrix product.
+enum { TESSERA_SCRATCH_GEMM = 0, TESSERA_SCRATCH_ATTENTION = 1, TESSERA_SCRATCH_PAGES = 2, TESSERA_SCRATCH_GEMM_TILE = 3,
        TESSERA_SCRATCH_ACTIVATIONS = 4, TESSERA_SCRATCH_SLOTS = 5 };
 /// At least `bytes` bytes, valid until the next call for the same slot on the same thread.
 void *tessera_thread_scratch(int slot, size_t bytes);
