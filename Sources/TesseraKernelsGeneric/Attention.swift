@@ -128,6 +128,10 @@ extension ISAKernels {
     public static func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                      rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
                                      correction: UnsafeMutablePointer<Float>) {
+        #if TESSERA_AVX512
+        // The same steps in C, with a faster exponential and the row reductions in vectors.
+        tessera_online_softmax_avx512(s, rows, cols, ld, rowMax, rowSum, correction)
+        #else
         for r in 0..<rows {
             let row = s + r * ld
             var vmaximum = VF(repeating: -.infinity)
@@ -166,6 +170,7 @@ extension ISAKernels {
             rowSum[r] = rowSum[r] * c + sum
             rowMax[r] = newMax
         }
+        #endif
     }
 }
 
