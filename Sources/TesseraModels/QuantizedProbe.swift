@@ -39,6 +39,20 @@ public enum QuantizedProbe {
         return (apply, Double(rows) * Double(cols) * Double(tokens), path)
     }
 
+    /// `tensor` (rows x cols, a quantised type) repacked as the loader repacks weights, times the `m`
+    /// rows of `x` (m x cols): the (m x rows) product through the loader's path on the active kernel set
+    /// (activation quantisation, lane or 4-row kernels). Nil when the type has no integer form. For
+    /// tests holding that path to a plain dequantise-and-multiply.
+    public static func product(_ tensor: RawTensor, x: [Float], m: Int, int8Activations: Bool) throws -> [Float]? {
+        guard tensor.shape.count == 2, x.count == m * tensor.shape[1],
+              let q = try QuantizedMatrix(tensor, int8Activations: int8Activations) else { return nil }
+        var y = [Float](repeating: 0, count: m * q.rows)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in q.apply(x.baseAddress!, m: m, out: y.baseAddress!, ldOut: q.rows) }
+        }
+        return y
+    }
+
     /// Multiply-adds done by `iterations` rounds of 12 independent VNNI instructions on every thread of
     /// the pool (16-bit `vpdpwssd`, or 8-bit `vpdpbusd` when `bytes`); nil without AVX-512 VNNI.
     public static func vnniPeak(iterations: Int, bytes: Bool) -> Double? {

@@ -15,6 +15,11 @@ public struct RawTensor: @unchecked Sendable {
     public var type: GGMLType
     public var data: UnsafeRawPointer
     public var count: Int { shape.reduce(1, *) }
+
+    /// `data` must outlive every use of the tensor (and of what is built from it without copying).
+    public init(name: String, shape: [Int], type: GGMLType, data: UnsafeRawPointer) {
+        self.name = name; self.shape = shape; self.type = type; self.data = data
+    }
 }
 
 public protocol WeightSource: Sendable {
