@@ -18,6 +18,9 @@
 // groups of 16 rows whose block b is cut so that, widened to 16 bits, a chunk is one 16-lane vector
 // with row j's pair of values in 32-bit lane j; then the 16 rows' f16 scales (and minimums). The same
 // bytes a weight as the 4-row layout; the block's sums need no fold (CTesseraCPU.h, lane kernels).
+// For 8-bit activations each format has a lane layout of its own ("quads": a vector holds four
+// consecutive values of each of the 16 rows, for vpdpbusd); the byte formats' values are stored
+// biased to unsigned (q + 128), each sum starting from -128 · Σ xq (`xOffsets`, `biasOffsets`).
 //
 // Activations x are quantised per block of 32: xq = round(x / dx), dx = max|x| / 127, and
 // sx = dx · Σ xq (the minimum's term). The dot product of a row with x is then
