@@ -77,8 +77,8 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     /// Token t's arguments on their own.
     public func token(_ t: Int) -> QuantizedDotArguments {
         QuantizedDotArguments(format: format, blocks: blocks, weights: weights, groups: groups, x: x + t * ldx,
-                              xScales: xScales + t * lds, xSums: xSums + t * lds, xOffsets: xOffsets.map { $0 + t * lds * (format == .q8 ? 2 : 1) },
-                              y: y + t * ldy)
+                              xScales: xScales + t * lds, xSums: xSums + t * lds,
+                              xOffsets: xOffsets.map { $0 + t * lds * LaneLayout.offsetsPerBlock(format) }, y: y + t * ldy)
     }
 }
 

@@ -231,8 +231,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// thread's scratch (no allocation per product; a decode step makes hundreds): the values (x8 or
     /// x16, row t at t · cols), then the scales (row t at t · blocks) and the sums (row t at
     /// (m + t) · blocks) in xs; for the byte formats' lanes with 8-bit activations also the bias offsets
-    /// (row t at t · blocks · LaneLayout.offsetsPerBlock). One token per task: a step of many decode rows would otherwise quantise them all
-    /// on the calling thread while the other threads spin.
+    /// (row t at t · blocks · LaneLayout.offsetsPerBlock). One token per task: a step of many decode
+    /// rows would otherwise quantise them all on the calling thread while the other threads spin.
     private func quantizeActivations(_ x: UnsafePointer<Float>, m: Int)
         -> (x8: UnsafeMutablePointer<Int8>, x16: UnsafeMutablePointer<Int16>, xs: UnsafeMutablePointer<Float>,
             offsets: UnsafeMutablePointer<Int32>?) {

@@ -469,6 +469,11 @@ __attribute__((target("avx2"))) static inline void tessera_quantize8_avx2(const 
 enum { TESSERA_Q8L_BLOCK_BYTES = 544, TESSERA_Q4L_BLOCK_BYTES = 320, TESSERA_Q8ML_BLOCK_BYTES = 608 };
 /// The lane formats (the `format` argument of the kernels below).
 enum { TESSERA_LANES_Q8S = 0, TESSERA_LANES_Q4 = 1, TESSERA_LANES_Q8 = 2 };
+/// Bytes of one group-block of lane format `format` (a constant where the kernels inline it).
+__attribute__((always_inline)) static inline size_t tessera_lane_block_bytes(const int format) {
+    return format == TESSERA_LANES_Q4 ? TESSERA_Q4L_BLOCK_BYTES : format == TESSERA_LANES_Q8 ? TESSERA_Q8ML_BLOCK_BYTES
+                                                                                            : TESSERA_Q8L_BLOCK_BYTES;
+}
 // A lane group-block holds block b of 16 rows so that a 16-bit vector of it has row j in 32-bit lane
 // j, as the pair of values vpdpwssd multiplies with a broadcast pair of the token's: sixteen of them sum
 // the block for 16 rows with no fold, and a cvt, a mul and an fma or two scale it.
@@ -493,7 +498,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
     const uint8_t *wg, const int format, size_t blocks, const int n, const int16_t *x, size_t ldx, const float *dx, const float *xs,
     size_t lds, float *y, size_t ldy) {
     const int q4 = format == TESSERA_LANES_Q4, q8 = format == TESSERA_LANES_Q8;
-    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = tessera_lane_block_bytes(format);
     __m512 acc[8];
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
@@ -606,8 +611,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_groups(
     const uint8_t *w, const int format, size_t groups, size_t blocks, size_t tokens, const int16_t *x, size_t ldx, const float *dx,
     const float *xs, size_t lds, float *y, size_t ldy) {
-    const size_t stride = format == TESSERA_LANES_Q4 ? TESSERA_Q4L_BLOCK_BYTES
-                          : format == TESSERA_LANES_Q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = tessera_lane_block_bytes(format);
     for (size_t g = 0; g < groups; g++) {
         const uint8_t *wg = w + g * blocks * stride;
         for (size_t t = 0; t < tokens; t += 8) {
@@ -656,7 +660,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
     const uint8_t *wg, const int format, size_t blocks, const int n, const int8_t *x, size_t ldx, const float *dx, const float *xs,
     const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
     const int q4 = format == TESSERA_LANES_Q4, q8 = format == TESSERA_LANES_Q8;
-    const size_t stride = q4 ? TESSERA_Q4L_BLOCK_BYTES : q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = tessera_lane_block_bytes(format);
     __m512 acc[8];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
@@ -735,8 +739,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) s
 __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma"), always_inline)) static inline void tessera_lanes16_s8_groups(
     const uint8_t *w, const int format, size_t groups, size_t blocks, size_t tokens, const int8_t *x, size_t ldx, const float *dx,
     const float *xs, const int32_t *offsets, size_t lds, size_t ldo, float *y, size_t ldy) {
-    const size_t stride = format == TESSERA_LANES_Q4 ? TESSERA_Q4L_BLOCK_BYTES
-                          : format == TESSERA_LANES_Q8 ? TESSERA_Q8ML_BLOCK_BYTES : TESSERA_Q8L_BLOCK_BYTES;
+    const size_t stride = tessera_lane_block_bytes(format);
     for (size_t g = 0; g < groups; g++) {
         const uint8_t *wg = w + g * blocks * stride;
         for (size_t t = 0; t < tokens; t += 8) {
