@@ -94,6 +94,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
         // The claim word holds up to 2^20 - 1 tasks per job; more run as several jobs.
         let limit = 1 << 20 - 1
+        if taskCount <= limit { submit(body, taskCount: taskCount, onEachThread: false); return }
         var start = 0
         while start < taskCount {
             let n = min(limit, taskCount - start), base = start
@@ -154,16 +155,45 @@ public final class ThreadPool: @unchecked Sendable {
         Int64(sequence & 0xFF_FFFF) << 40 | Int64(count) << 20 | Int64(index)
     }
 
-    /// Takes tasks of job `sequence` until none is left; a nil body means the published `job` (workers
-    /// read it only after claiming a task, when it is sure to be this sequence's job).
-    private func runTasks(_ body: ((Int) -> Void)?, sequence: UInt32) {
+    /// Takes the next task of job `sequence`, or nil when none is left.
+    @inline(__always) private func claimTask(sequence: UInt32) -> Int? {
         while true {
             let word = tessera_atomic_load_i64(claimWord)
             let count = Int(word >> 20 & 0xF_FFFF), index = Int(word & 0xF_FFFF)
-            guard UInt32(word >> 40) == sequence & 0xFF_FFFF, index < count else { return }
-            guard tessera_atomic_compare_exchange_i64(claimWord, word, word + 1) != 0 else { continue }
-            if let body { body(index) } else { runJob(index) }
+            guard UInt32(word >> 40) == sequence & 0xFF_FFFF, index < count else { return nil }
+            if tessera_atomic_compare_exchange_i64(claimWord, word, word + 1) != 0 { return index }
+        }
+    }
+
+    /// The submitting thread's share: tasks of job `sequence` until none is left.
+    private func runTasks(_ body: (Int) -> Void, sequence: UInt32) {
+        while let index = claimTask(sequence: sequence) {
+            body(index)
             _ = tessera_atomic_fetch_add_i64(doneTasks, 1)
+        }
+    }
+
+    /// A worker's share of job `sequence`. It reads the published closure once, after claiming its first
+    /// task (when `job` is sure to be this sequence's), and reports its tasks done only after dropping
+    /// that copy: a copy per task retained and released the closure's context from both cores, one
+    /// reference count bouncing between them at every task, and the submitter may return (and check
+    /// that the closure did not escape) as soon as the last task is reported.
+    private func runWorkerTasks(sequence: UInt32) {
+        guard let first = claimTask(sequence: sequence) else { return }
+        _ = tessera_atomic_fetch_add_i64(doneTasks, runPublishedJob(from: first, sequence: sequence))
+    }
+
+    /// Runs task `first` and every later one it claims with one copy of the published closure, released
+    /// on return (not inlined, so that the copy is surely gone before the tasks are reported); returns
+    /// how many it ran.
+    @inline(never) private func runPublishedJob(from first: Int, sequence: UInt32) -> Int64 {
+        let body = job!.assumingMemoryBound(to: ((Int) -> Void).self).pointee
+        var index = first, done: Int64 = 0
+        while true {
+            body(index)
+            done += 1
+            guard let next = claimTask(sequence: sequence) else { return done }
+            index = next
         }
     }
 
@@ -237,8 +267,8 @@ public final class ThreadPool: @unchecked Sendable {
                 runJob(index)
                 _ = tessera_atomic_fetch_add_i64(busyWorkers, -1)
             } else {
-                // `job` stays valid while a claimed task of this sequence is unfinished.
-                runTasks(nil, sequence: current)
+                // `job` stays valid while a claimed task of this sequence is unreported.
+                runWorkerTasks(sequence: current)
             }
         }
     }

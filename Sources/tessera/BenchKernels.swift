@@ -170,6 +170,12 @@ struct BenchKernels: ParsableCommand {
         })
         report.add(BenchRow(name: "thread pool empty region", value: poolTime / Double(calls) * 1e6, unit: "µs/call",
                             note: "\(pool.threadCount) threads, workers spinning"))
+        // Sixteen empty tasks a region, as a batch-16 step's per-token loops hand out.
+        let manyTime = Timing.median(Timing.measure(repeats: repeats) {
+            for _ in 0..<calls { pool.parallelFor(16) { _ in } }
+        })
+        report.add(BenchRow(name: "thread pool 16 empty tasks", value: manyTime / Double(calls) * 1e6, unit: "µs/call",
+                            note: "\(pool.threadCount) threads, workers spinning"))
 
         }
 

@@ -1,5 +1,6 @@
 // The kernel thread pool: every task runs exactly once, nested loops and concurrent callers are safe,
 // and workers that went to sleep wake up for the next job.
+import CTesseraCPU
 import Foundation
 import Synchronization
 import TesseraCore
@@ -18,6 +19,24 @@ final class ThreadPoolTests: XCTestCase {
             }
             pool.shutdown()
         }
+    }
+
+    /// Workers keep one copy of a job's closure across its tasks and report them only after dropping
+    /// it; a copy still held when the submitter returns would trap in withoutActuallyEscaping's check.
+    /// Many short regions back to back give a late worker every chance to be caught holding one.
+    func testBackToBackRegionsCountEveryTaskAndLetNoClosureEscape() {
+        let pool = ThreadPool(threads: 3)
+        let counter = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+        var expected: Int64 = 0
+        for region in 0..<20_000 {
+            let tasks = 1 + region % 5
+            pool.parallelFor(tasks) { _ in _ = tessera_atomic_fetch_add_i64(counter, 1) }
+            expected += Int64(tasks)
+        }
+        XCTAssertEqual(counter.pointee, expected)
+        counter.deallocate()
+        pool.shutdown()
     }
 
     func testParallelRangesCoverTheWholeRangeWithoutOverlap() {
