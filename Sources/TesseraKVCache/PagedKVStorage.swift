@@ -72,8 +72,23 @@ public final class PagedKVStorage {
     /// The pages of a sequence's first `tokens` positions in layer `layer`, in order: each is its block's
     /// first slot of kv head 0 (head-major pages: head h is `kvHeadStride` elements on).
     public func pages(layer: Int, table: [Int], tokens: Int) -> [AttentionKV] {
+        var list: [AttentionKV] = []
+        pages(layer: layer, table: table, tokens: tokens, into: &list)
+        return list
+    }
+
+    /// The same pages written over `list` (in place when the count is unchanged and `list` is not
+    /// shared: a step's forward pass refills one list per sequence for every layer instead of
+    /// allocating one each time).
+    public func pages(layer: Int, table: [Int], tokens: Int, into list: inout [AttentionKV]) {
         let used = (tokens + blockSize - 1) / blockSize
-        return table.prefix(used).map { layers[layer].data(from: $0 * blockSize) }
+        precondition(used <= table.count, "the block table holds \(table.count) blocks, not \(used)")
+        let rows = layers[layer]
+        if list.count != used {
+            list = table.prefix(used).map { rows.data(from: $0 * blockSize) }
+            return
+        }
+        for p in 0..<used { list[p] = rows.data(from: table[p] * blockSize) }
     }
 
     /// Copies block `source` to `destination` in every layer (copy-on-write of a shared block).

@@ -114,67 +114,79 @@ public enum PagedAttention {
         let partialMax = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         let partialSum = UnsafeMutablePointer<Float>.allocate(capacity: rows)
         let partialOut = UnsafeMutablePointer<Float>.allocate(capacity: rows * maxDim)
-        defer { partialMax.deallocate(); partialSum.deallocate(); partialOut.deallocate() }
+        // Every call's pages in one flat buffer, and the calls themselves read in place: a task that
+        // copied its call retained (and released) the call's page array, from both cores at once.
+        var firstPage: [Int] = [], pageCount = 0
+        for call in calls { firstPage.append(pageCount); pageCount += call.pages.count }
+        let allPages = UnsafeMutablePointer<AttentionKV>.allocate(capacity: max(pageCount, 1))
+        for (call, first) in zip(calls, firstPage) {
+            call.pages.withUnsafeBufferPointer { if let base = $0.baseAddress { (allPages + first).initialize(from: base, count: $0.count) } }
+        }
+        defer { partialMax.deallocate(); partialSum.deallocate(); partialOut.deallocate(); allPages.deallocate() }
 
-        ThreadPool.shared.parallelFor(tasks) { globalTask in
-            // The call this task belongs to (the last whose first task is <= it).
-            var lo = 0, hi = calls.count - 1
-            while lo < hi {
-                let mid = (lo + hi + 1) / 2
-                if firstTask[mid] <= globalTask { lo = mid } else { hi = mid - 1 }
-            }
-            let call = calls[lo], s = call.shape, d = s.headDim, chunk = chunkSizes[lo], chunks = chunkCounts[lo]
-            let task = globalTask - firstTask[lo]
-            let c = task % chunks, kvh = task / chunks
-            let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
-            FlashAttention.decodeTask(s, batch: 0, kvHead: kvh, keys: j0, j1, chunk: chunk, q: call.q, scratch: threadScratch(maxScratch),
-                                      partialMax: partialMax + firstRow[lo], partialSum: partialSum + firstRow[lo],
-                                      partialOut: partialOut + firstRow[lo] * d, task: task) { queries, scores in
-                forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
-                    switch page {
-                    case .float32(let keys, _):
-                        kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d,
-                                            w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at, ldy: chunk)
-                    case .float16(let keys, _):
-                        kernels.groupScoresHalf(heads: s.group, n: count, k: d, q: queries, ldq: d,
-                                                w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at,
-                                                ldy: chunk)
-                    case .int8(let keys, let keyScales, _, _, let block):  // a value's scale sits at its offset / block
-                        let offset = s.kvOffset(batch: 0, token: first, head: kvh)
-                        kernels.groupScoresInt8(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
-                                                scales: keyScales + offset / block, scaleStride: s.keyStride / block, block: block,
-                                                y: scores + at, ldy: chunk)
-                    }
+        calls.withUnsafeBufferPointer { calls in
+            ThreadPool.shared.parallelFor(tasks) { globalTask in
+                // The call this task belongs to (the last whose first task is <= it).
+                var lo = 0, hi = calls.count - 1
+                while lo < hi {
+                    let mid = (lo + hi + 1) / 2
+                    if firstTask[mid] <= globalTask { lo = mid } else { hi = mid - 1 }
                 }
-            } weighValues: { weights, out in
-                forEachPage(call.pages, pageSize: call.pageSize, from: j0, to: j1) { page, first, count, at in
-                    switch page {
-                    case .float32(_, let values):
-                        kernels.groupWeightedSum(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
-                                                 w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
-                                                 ldy: d, accumulate: at > 0)
-                    case .float16(_, let values):
-                        kernels.groupWeightedSumHalf(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
+                let s = calls[lo].shape, q = calls[lo].q, output = calls[lo].output, pageSize = calls[lo].pageSize
+                let pages = allPages + firstPage[lo]
+                let d = s.headDim, chunk = chunkSizes[lo], chunks = chunkCounts[lo]
+                let task = globalTask - firstTask[lo]
+                let c = task % chunks, kvh = task / chunks
+                let j0 = c * chunk, j1 = min(s.keys, j0 + chunk)
+                FlashAttention.decodeTask(s, batch: 0, kvHead: kvh, keys: j0, j1, chunk: chunk, q: q, scratch: threadScratch(maxScratch),
+                                          partialMax: partialMax + firstRow[lo], partialSum: partialSum + firstRow[lo],
+                                          partialOut: partialOut + firstRow[lo] * d, task: task) { queries, scores in
+                    forEachPage(pages, pageSize: pageSize, from: j0, to: j1) { page, first, count, at in
+                        switch page {
+                        case .float32(let keys, _):
+                            kernels.groupScores(heads: s.group, n: count, k: d, q: queries, ldq: d,
+                                                w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at, ldy: chunk)
+                        case .float16(let keys, _):
+                            kernels.groupScoresHalf(heads: s.group, n: count, k: d, q: queries, ldq: d,
+                                                    w: keys + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: scores + at,
+                                                    ldy: chunk)
+                        case .int8(let keys, let keyScales, _, _, let block):  // a value's scale sits at its offset / block
+                            let offset = s.kvOffset(batch: 0, token: first, head: kvh)
+                            kernels.groupScoresInt8(heads: s.group, n: count, k: d, q: queries, ldq: d, w: keys + offset, ldw: s.keyStride,
+                                                    scales: keyScales + offset / block, scaleStride: s.keyStride / block, block: block,
+                                                    y: scores + at, ldy: chunk)
+                        }
+                    }
+                } weighValues: { weights, out in
+                    forEachPage(pages, pageSize: pageSize, from: j0, to: j1) { page, first, count, at in
+                        switch page {
+                        case .float32(_, let values):
+                            kernels.groupWeightedSum(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
                                                      w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
                                                      ldy: d, accumulate: at > 0)
-                    case .int8(_, _, let values, let valueScales, let block):
-                        let offset = s.kvOffset(batch: 0, token: first, head: kvh)
-                        kernels.groupWeightedSumInt8(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk, w: values + offset,
-                                                     ldw: s.keyStride, scales: valueScales + offset / block, scaleStride: s.keyStride / block,
-                                                     block: block, y: out, ldy: d, accumulate: at > 0)
+                        case .float16(_, let values):
+                            kernels.groupWeightedSumHalf(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk,
+                                                         w: values + s.kvOffset(batch: 0, token: first, head: kvh), ldw: s.keyStride, y: out,
+                                                         ldy: d, accumulate: at > 0)
+                        case .int8(_, _, let values, let valueScales, let block):
+                            let offset = s.kvOffset(batch: 0, token: first, head: kvh)
+                            kernels.groupWeightedSumInt8(heads: s.group, n: count, k: d, x: weights + at, ldx: chunk, w: values + offset,
+                                                         ldw: s.keyStride, scales: valueScales + offset / block, scaleStride: s.keyStride / block,
+                                                         block: block, y: out, ldy: d, accumulate: at > 0)
+                        }
                     }
                 }
-            }
-            // A sequence's one chunk (short contexts) is its whole merge: its rows are normalised here, in
-            // parallel (the merge's own code), not one sequence after another on the calling thread while
-            // the other threads wait.
-            if chunks == 1 {
-                let rowsPerKV = s.group * s.queries, partial = firstRow[lo] + task * rowsPerKV
-                for i in 0..<s.queries {
-                    for g in 0..<s.group {
-                        _ = FlashAttention.mergeRow(chunks: 1, first: partial + i * s.group + g, stride: rowsPerKV, headDim: d,
-                                                    partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
-                                                    output: call.output + (i * s.queryHeads + kvh * s.group + g) * d)
+                // A sequence's one chunk (short contexts) is its whole merge: its rows are normalised here, in
+                // parallel (the merge's own code), not one sequence after another on the calling thread while
+                // the other threads wait.
+                if chunks == 1 {
+                    let rowsPerKV = s.group * s.queries, partial = firstRow[lo] + task * rowsPerKV
+                    for i in 0..<s.queries {
+                        for g in 0..<s.group {
+                            _ = FlashAttention.mergeRow(chunks: 1, first: partial + i * s.group + g, stride: rowsPerKV, headDim: d,
+                                                        partialMax: partialMax, partialSum: partialSum, partialOut: partialOut,
+                                                        output: output + (i * s.queryHeads + kvh * s.group + g) * d)
+                        }
                     }
                 }
             }
@@ -188,7 +200,7 @@ public enum PagedAttention {
 
     /// Calls `body(page, first row in the page, rows, offset from j0)` for the pages covering keys [j0, j1).
     @inline(__always)
-    static func forEachPage(_ pages: [AttentionKV], pageSize: Int, from j0: Int, to j1: Int,
+    static func forEachPage(_ pages: UnsafePointer<AttentionKV>, pageSize: Int, from j0: Int, to j1: Int,
                             _ body: (AttentionKV, Int, Int, Int) -> Void) {
         var j = j0
         while j < j1 {

@@ -88,6 +88,9 @@ extension DecoderModel {
         let qW = c.queryWidth, kvW = c.kvWidth
         var rowOffsets: [Int] = [], rowsBefore = 0
         for sequence in batch { rowOffsets.append(rowsBefore); rowsBefore += sequence.tokens.count }
+        // Each sequence's page list, refilled in place layer after layer (the layer's calls, which share
+        // them, are gone by the next layer).
+        var pageLists = [[AttentionKV]](repeating: [], count: batch.count)
         runLayers(tokens: T, positions: positions, panelRows: panelRows) { l, _ in
             let window = c.localLayers[l] ? c.slidingWindow : nil
             // The new keys and values into each sequence's blocks, the sequences spread over the pool:
@@ -102,14 +105,14 @@ extension DecoderModel {
             }
             var calls: [PagedAttentionCall] = []
             calls.reserveCapacity(batch.count)
-            for (sequence, offset) in zip(batch, rowOffsets) {
+            for (i, (sequence, offset)) in zip(batch, rowOffsets).enumerated() {
                 let n = sequence.tokens.count, keys = sequence.start + n
                 let shape = AttentionShape(queries: n, keys: keys, queryHeads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                            scale: c.attentionScale, softcap: c.attentionSoftcap,
                                            mask: AttentionMask(causal: true, window: window, queryOffset: sequence.start),
                                            kvLayout: cache.kvLayout, kvHeadStride: cache.kvHeadStride)
-                calls.append(PagedAttentionCall(shape: shape, q: state.q.pointer + offset * qW,
-                                                pages: cache.pages(layer: l, table: sequence.blockTable, tokens: keys),
+                cache.pages(layer: l, table: sequence.blockTable, tokens: keys, into: &pageLists[i])
+                calls.append(PagedAttentionCall(shape: shape, q: state.q.pointer + offset * qW, pages: pageLists[i],
                                                 pageSize: cache.blockSize, output: state.attention.pointer + offset * qW,
                                                 decode: sequence.isDecode))
             }
