@@ -17,17 +17,7 @@ INPUT=${INPUT:-128}
 OUTPUT=${OUTPUT:-64}
 PRECISION=${PRECISION:-fast}
 mkdir -p "$OUT"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-wait_healthy() {
-    for _ in $(seq 1 600); do
-        if curl -sf "$1/health" >/dev/null; then return 0; fi
-        sleep 0.2
-    done
-    echo "no health from $1" >&2; exit 1
-}
+source "$(dirname "$0")/servers.sh"
 
 "$TESSERA" serve --model "$MODEL" --port 8090 --threads 2 --precision "$PRECISION" --log-level warning > "$OUT/tessera.log" 2>&1 &
 pids+=($!)
