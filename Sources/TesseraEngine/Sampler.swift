@@ -211,9 +211,13 @@ public struct Sampler: Sendable {
     static func softmax(_ x: [Float], temperature: Float) -> [Float] {
         guard !x.isEmpty else { return [] }
         let top = x[Int(argmax(x))]
-        let scaled = x.map { ($0 - top) / temperature }
+        // Scaled into the result and normalised there (the kernel reads each value before writing it):
+        // one vocabulary-sized buffer a token, not two.
         return [Float](unsafeUninitializedCapacity: x.count) { y, count in
-            scaled.withUnsafeBufferPointer { Kernels.active.softmax($0.baseAddress!, y.baseAddress!, rows: 1, cols: x.count) }
+            x.withUnsafeBufferPointer { x in
+                for i in 0..<x.count { y[i] = (x[i] - top) / temperature }
+            }
+            Kernels.active.softmax(y.baseAddress!, y.baseAddress!, rows: 1, cols: x.count)
             count = x.count
         }
     }
