@@ -226,7 +226,65 @@ public struct Sampler: Sendable {
     /// ids first). Bands of probability, each half the last, join whole while the mass stays
     /// short; only the band that crosses it is sorted, and cut there. (Every token of a band is more
     /// likely than any of the next, so the result is the head of the whole vocabulary's sorted order.)
-    static func nucleus(_ probabilities: [Float], mass: Double) -> [Int] {
+    /// The first `headBands` bands come from one scan of the vocabulary — the tokens at least
+    /// 2^-headBands as likely as the first, split into their bands in id order — which is where the
+    /// nucleus ends unless the tail below them holds more than 1 - p of the mass; then the scans take
+    /// over. The result is the same as `nucleusByScans`' (the same bands, sums and order).
+    public static func nucleus(_ probabilities: [Float], mass: Double) -> [Int] {
+        guard !probabilities.isEmpty else { return [] }
+        // The scans' thresholds: band k holds [thresholds[k], thresholds[k - 1]) (band 0 up to +inf).
+        let top = probabilities[Int(argmax(probabilities))]
+        var thresholds: [Float] = [], threshold = top / 2
+        while thresholds.count < headBands {
+            guard threshold > 1e-30 else { return nucleusByScans(probabilities, mass: mass) }
+            thresholds.append(threshold)
+            threshold /= 2
+        }
+        let head = indices(of: probabilities, in: thresholds[headBands - 1], .infinity)
+        // Counting sort of the head by band, stable: each band's ids stay ascending. Thresholds are the
+        // top probability times powers of two (halving is exact here), so a token's band follows from
+        // its exponent and whether its significand reaches the top's: the first k with p >= top·2^-(k+1).
+        let topBits = top.bitPattern, topExponent = Int(topBits >> 23 & 0xFF), topSignificand = topBits & 0x7F_FFFF
+        var bandOf = [UInt8](repeating: 0, count: head.count), bandStart = [Int](repeating: 0, count: headBands + 1)
+        probabilities.withUnsafeBufferPointer { p in
+            for (n, id) in head.enumerated() {
+                let bits = p[id].bitPattern
+                let k = max(0, topExponent - Int(bits >> 23 & 0xFF) - (bits & 0x7F_FFFF >= topSignificand ? 1 : 0))
+                bandOf[n] = UInt8(k)
+                bandStart[k + 1] += 1
+            }
+        }
+        for k in 0..<headBands { bandStart[k + 1] += bandStart[k] }
+        var byBand = [Int](repeating: 0, count: head.count), next = bandStart
+        for (n, id) in head.enumerated() {
+            byBand[next[Int(bandOf[n])]] = id
+            next[Int(bandOf[n])] += 1
+        }
+        var chosen: [Int] = [], chosenMass = 0.0
+        for k in 0..<headBands {
+            let band = Array(byBand[bandStart[k]..<bandStart[k + 1]])
+            if chosenMass + sum(band.map { probabilities[$0] }) >= mass {
+                for token in sortedLargestFirst(band, by: probabilities) {
+                    chosen.append(token)
+                    chosenMass += Double(probabilities[token])
+                    if chosenMass >= mass { return chosen }
+                }
+                // Short by a hair (the band's sum and the running one round differently): go on below.
+            } else {
+                chosen += band
+                chosenMass += band.reduce(0.0) { $0 + Double(probabilities[$1]) }
+            }
+        }
+        return nucleusByScans(probabilities, mass: mass)
+    }
+
+    /// Bands whose tokens one scan gathers before the band-by-band scans are needed (down to 2^-16 of
+    /// the most likely token's probability).
+    static let headBands = 16
+
+    /// The nucleus by one scan of the vocabulary per band (the reference of `nucleus`, and its way on
+    /// when the head's bands do not reach the mass).
+    public static func nucleusByScans(_ probabilities: [Float], mass: Double) -> [Int] {
         guard !probabilities.isEmpty else { return [] }
         var chosen: [Int] = [], chosenMass = 0.0
         var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 2

@@ -169,6 +169,32 @@ final class SamplerDistributionTests: XCTestCase {
         }
     }
 
+    /// The nucleus from one scan's head of bands is the band-by-band scans' exactly — the same tokens in
+    /// the same order — whether it ends in the head (peaked and flat distributions) or falls back to the
+    /// scans (a tail below 2^-16 of the top holding more than 1 - p), at masses from tiny to all.
+    func testNucleusFromTheHeadEqualsTheScans() {
+        var rng = SeededGenerator(seed: 17)
+        var cases: [[Float]] = []
+        for spread in [Float(12), 4, 1, 0] {
+            let logits = (0..<49_152).map { _ in Float.random(in: -spread...spread, using: &rng) }
+            let top = logits.max()!
+            cases.append(logits.map { exp($0 - top) })
+        }
+        // One likely token over a tail of tokens each under 2^-16 of it, together a third of the mass.
+        var heavy = [Float](repeating: 1e-5, count: 49_152)
+        heavy[123] = 1
+        cases.append(heavy)
+        cases.append([1])
+        cases.append([0.25, 0.25, 0.25, 0.25])
+        for (c, probabilities) in cases.enumerated() {
+            let total = probabilities.reduce(0.0) { $0 + Double($1) }
+            for p in [1e-9, 0.05, 0.3, 0.5, 0.9, 0.95, 0.999, 1.0] {
+                XCTAssertEqual(Sampler.nucleus(probabilities, mass: p * total), Sampler.nucleusByScans(probabilities, mass: p * total),
+                               "case \(c), p \(p)")
+            }
+        }
+    }
+
     func testDrawsFollowTheDistribution() {
         // Three tokens at 0.5, 0.3, 0.2 among many at nothing: frequencies over 20,000 draws.
         var logits = [Float](repeating: -80, count: 1000)
