@@ -237,6 +237,12 @@ public struct DecodeState {
     /// Samples the next token from `logits` (vocab). Returns the step to report, or nil when the
     /// token is a stop token (which is not reported) or generation was already over.
     public mutating func accept(_ logits: [Float]) throws(GenerationError) -> GenerationStep? {
+        try accept(logits[...])
+    }
+
+    /// `accept` on a row of a larger buffer (the batching engine's logits), read in place where the
+    /// sampler can (greedy).
+    public mutating func accept(_ logits: ArraySlice<Float>) throws(GenerationError) -> GenerationStep? {
         guard finishReason == nil else { return nil }
         guard tokens.count < maxTokens else { finishReason = .length; return nil }
         let next = sampler.sample(logits, history: history)
@@ -247,7 +253,7 @@ public struct DecodeState {
         do { piece = try detokenizer.append(next) } catch { throw .tokenizer(error) }
         let (emit, stopped) = filter.push(piece)
         text += emit
-        let token = logprobs.map { Logprobs.of(next, in: logits, top: $0) } ?? GeneratedToken(id: next)
+        let token = logprobs.map { Logprobs.of(next, in: Array(logits), top: $0) } ?? GeneratedToken(id: next)
         if stopped { finishReason = .stop; stoppedByString = true } else if tokens.count == maxTokens { finishReason = .length }
         return GenerationStep(token: token, text: emit)
     }

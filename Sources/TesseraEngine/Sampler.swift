@@ -103,6 +103,16 @@ public struct Sampler: Sendable {
         generator = SeededGenerator(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
     }
 
+    /// `sample` on a row of a larger buffer (a batch's logits): greedy without bias or penalties reads
+    /// it in place; anything else samples a copy.
+    public mutating func sample(_ logits: ArraySlice<Float>, history: TokenHistory = TokenHistory()) -> Int32 {
+        let p = parameters
+        if p.temperature == 0, p.logitBias.isEmpty, p.repetitionPenalty == 1, p.presencePenalty == 0, p.frequencyPenalty == 0 {
+            return logits.isEmpty ? 0 : logits.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
+        }
+        return sample(Array(logits), history: history)
+    }
+
     /// Picks the next token from `logits` (vocab), given the prompt and the tokens produced so far for
     /// the penalties.
     public mutating func sample(_ logits: [Float], history: TokenHistory = TokenHistory()) -> Int32 {
