@@ -62,8 +62,9 @@ public struct QuantizedDotArguments: @unchecked Sendable {
     public var xOffsets: UnsafePointer<Int32>?
     /// (groups · 4) outputs.
     public var y: UnsafeMutablePointer<Float>
-    /// Tokens in one call (the lane kernel): token t's activations are x + t · ldx, its scales, sums and
-    /// offsets xScales + t · lds, xSums + t · lds and xOffsets + t · lds, its outputs y + t · ldy.
+    /// Tokens in one call (the lane kernel): token t's activations are x + t · ldx, its scales and sums
+    /// xScales + t · lds and xSums + t · lds, its offsets xOffsets + t · lds · LaneLayout.offsetsPerBlock,
+    /// its outputs y + t · ldy.
     public var tokens: Int, ldx: Int, lds: Int, ldy: Int
 
     public init(format: QuantizedFormat, blocks: Int, weights: UnsafeRawPointer, groups: Int, x: UnsafePointer<Int8>,

@@ -108,7 +108,7 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: ArraySlice<Float>, history: TokenHistory = TokenHistory()) -> Int32 {
         let p = parameters
         if p.temperature == 0, p.logitBias.isEmpty, p.repetitionPenalty == 1, p.presencePenalty == 0, p.frequencyPenalty == 0 {
-            return logits.isEmpty ? 0 : logits.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
+            return Sampler.argmax(logits)
         }
         return sample(Array(logits), history: history)
     }
@@ -273,17 +273,7 @@ public struct Sampler: Sendable {
         var chosen: [Int] = [], chosenMass = 0.0
         for k in 0..<headBands {
             let band = Array(byBand[bandStart[k]..<bandStart[k + 1]])
-            if chosenMass + sum(band.map { probabilities[$0] }) >= mass {
-                for token in sortedLargestFirst(band, by: probabilities) {
-                    chosen.append(token)
-                    chosenMass += Double(probabilities[token])
-                    if chosenMass >= mass { return chosen }
-                }
-                // Short by a hair (the band's sum and the running one round differently): go on below.
-            } else {
-                chosen += band
-                chosenMass += band.reduce(0.0) { $0 + Double(probabilities[$1]) }
-            }
+            if join(band, probabilities, mass: mass, last: false, chosen: &chosen, chosenMass: &chosenMass) { return chosen }
         }
         return nucleusByScans(probabilities, mass: mass)
     }
@@ -300,21 +290,30 @@ public struct Sampler: Sendable {
         var upper = Float.infinity, threshold = probabilities[Int(argmax(probabilities))] / 2
         while true {
             let band = indices(of: probabilities, in: threshold, upper)
-            if chosenMass + sum(band.map { probabilities[$0] }) >= mass || threshold == 0 {
-                for token in sortedLargestFirst(band, by: probabilities) {
-                    chosen.append(token)
-                    chosenMass += Double(probabilities[token])
-                    if chosenMass >= mass { return chosen }
-                }
-                // The band's sum and the running one round differently: short by a hair, go on below.
-                if threshold == 0 { return chosen }
-            } else {
-                chosen += band
-                chosenMass += band.reduce(0.0) { $0 + Double(probabilities[$1]) }
-            }
+            if join(band, probabilities, mass: mass, last: threshold == 0, chosen: &chosen, chosenMass: &chosenMass)
+                || threshold == 0 { return chosen }
             upper = threshold
             threshold = threshold > 1e-30 ? threshold / 2 : 0
         }
+    }
+
+    /// Adds the next band (ids ascending) to the nucleus: whole while the mass stays short of `mass`;
+    /// otherwise — or when it is the `last` — its tokens largest first until the mass is reached.
+    /// True once reached. (A crossing band may leave it short by a hair, its sum and the running one
+    /// rounding differently: the bands below go on.)
+    private static func join(_ band: [Int], _ probabilities: [Float], mass: Double, last: Bool, chosen: inout [Int],
+                             chosenMass: inout Double) -> Bool {
+        if chosenMass + sum(band.map { probabilities[$0] }) >= mass || last {
+            for token in sortedLargestFirst(band, by: probabilities) {
+                chosen.append(token)
+                chosenMass += Double(probabilities[token])
+                if chosenMass >= mass { return true }
+            }
+            return false
+        }
+        chosen += band
+        chosenMass += band.reduce(0.0) { $0 + Double(probabilities[$1]) }
+        return false
     }
 
     /// The ids (ascending) whose value lies in [lo, hi) ([lo, +inf] for hi = +inf).
@@ -347,7 +346,10 @@ public struct Sampler: Sendable {
     }
 
     /// The first index of the largest value (NaNs never win).
-    public static func argmax(_ x: [Float]) -> Int32 {
+    public static func argmax(_ x: [Float]) -> Int32 { argmax(x[...]) }
+
+    /// The same within a slice (the index counts from the slice's start).
+    public static func argmax(_ x: ArraySlice<Float>) -> Int32 {
         x.isEmpty ? 0 : x.withUnsafeBufferPointer { Int32(tessera_argmax_f32($0.baseAddress!, $0.count)) }
     }
 

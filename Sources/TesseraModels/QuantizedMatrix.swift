@@ -231,8 +231,9 @@ final class QuantizedMatrix: @unchecked Sendable {
     /// thread's scratch (no allocation per product; a decode step makes hundreds): the values (x8 or
     /// x16, row t at t · cols), then the scales (row t at t · blocks) and the sums (row t at
     /// (m + t) · blocks) in xs; for the byte formats' lanes with 8-bit activations also the bias offsets
-    /// (row t at t · blocks · LaneLayout.offsetsPerBlock). One token per task: a step of many decode
-    /// rows would otherwise quantise them all on the calling thread while the other threads spin.
+    /// (row t at t · blocks · LaneLayout.offsetsPerBlock). Runs of tokens spread over the pool: on the
+    /// calling thread alone a step of many decode rows kept the other threads spinning, and a task a
+    /// token (a quarter of a microsecond each) spent as long claiming tasks as quantising.
     private func quantizeActivations(_ x: UnsafePointer<Float>, m: Int)
         -> (x8: UnsafeMutablePointer<Int8>, x16: UnsafeMutablePointer<Int16>, xs: UnsafeMutablePointer<Float>,
             offsets: UnsafeMutablePointer<Int32>?) {
@@ -245,8 +246,6 @@ final class QuantizedMatrix: @unchecked Sendable {
         let xs = (scratch + quantizedBytes).bindMemory(to: Float.self, capacity: 2 * m * blocks)
         let offsets = perBlock > 0
             ? (scratch + quantizedBytes + 2 * m * blocks * 4).bindMemory(to: Int32.self, capacity: perBlock * m * blocks) : nil
-        // Contiguous runs of tokens, a few a thread: a task a token (a quarter of a microsecond each)
-        // spent as long claiming tasks from the shared counter as quantising.
         ThreadPool.shared.parallelRanges(m, grain: max(1, 2048 / cols)) { tokens in
             for t in tokens {
                 if int8 {

@@ -161,21 +161,18 @@ struct BenchKernels: ParsableCommand {
         }
         }
 
-        // Thread pool overhead: an empty parallel region over every thread.
+        // Thread pool overhead: empty parallel regions.
         if wants("pool") {
         let calls = quick ? 1000 : 100_000
         let pool = ThreadPool.shared
-        let poolTime = Timing.median(Timing.measure(repeats: repeats) {
-            for _ in 0..<calls { pool.parallelFor(pool.threadCount) { _ in } }
-        })
-        report.add(BenchRow(name: "thread pool empty region", value: poolTime / Double(calls) * 1e6, unit: "µs/call",
-                            note: "\(pool.threadCount) threads, workers spinning"))
-        // Sixteen empty tasks a region, as a batch-16 step's per-token loops hand out.
-        let manyTime = Timing.median(Timing.measure(repeats: repeats) {
-            for _ in 0..<calls { pool.parallelFor(16) { _ in } }
-        })
-        report.add(BenchRow(name: "thread pool 16 empty tasks", value: manyTime / Double(calls) * 1e6, unit: "µs/call",
-                            note: "\(pool.threadCount) threads, workers spinning"))
+        // A task a thread, and sixteen small tasks a region (as a batch-16 step's decode attention hands out).
+        for (name, tasks) in [("thread pool empty region", pool.threadCount), ("thread pool 16 empty tasks", 16)] {
+            let time = Timing.median(Timing.measure(repeats: repeats) {
+                for _ in 0..<calls { pool.parallelFor(tasks) { _ in } }
+            })
+            report.add(BenchRow(name: name, value: time / Double(calls) * 1e6, unit: "µs/call",
+                                note: "\(pool.threadCount) threads, workers spinning"))
+        }
 
         }
 
